@@ -1,0 +1,602 @@
+"""Hold segmentation: find static-compression holds in a force stream, live or offline.
+
+Why one module for both: the recorder shows the trainee a live hold clock and the analysis
+reports holds afterwards. If the two used different code they would disagree about where a hold
+starts, and trainees would be coached on numbers the report contradicts. ``segment_holds`` is
+literally ``HoldDetector`` run over the whole arrays, so they agree by construction, and the
+detector's results do not depend on how the stream was chunked (up to float rounding of the
+running sums).
+
+Pure: no threads, no Qt, no I/O. Vectorised per chunk: the per-sample work is a handful of
+numpy reductions; Python only runs once per threshold crossing (see ``HoldDetector``).
+
+What is a hold (the definition both paths implement):
+
+1. Runs: maximal stretches of samples with ``force >= off_n``. A run's start is the upward
+   crossing of ``off_n`` and its end the downward crossing, both linearly interpolated between
+   the two samples around the crossing (not across a gap in the stream, see ``max_dt_s``).
+2. Runs separated by less than ``merge_gap_s`` below ``off_n`` belong to one cluster, so a
+   brief lift-off and re-press, or tremor chattering about the threshold, does not split a hold.
+   Re-press dips that stay above ``off_n`` never leave the run in the first place.
+3. A cluster is a hold if it reaches ``on_n`` (hysteresis: light contact between ``off_n`` and
+   ``on_n`` is not a hold) and it lasts at least ``min_hold_s`` (debounce: a tap is not a hold),
+   i.e. some sample at or above ``off_n`` lies ``min_hold_s`` or more after the start.
+
+So ``start_s`` is the first upward crossing of ``off_n`` and ``end_s`` the last downward
+crossing, which is how ``firmware_bridge.therapist`` defines its ground truth (5 % of target):
+with ``HoldConfig.for_band`` on a symmetric band the two agree to about a millisecond at 1 kHz.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "Hold",
+    "HoldConfig",
+    "HoldDetector",
+    "HoldEvent",
+    "LiveHold",
+    "segment_holds",
+]
+
+#: Steps used to estimate the nominal sample interval when ``max_dt_s`` is not given.
+BOOT_STEPS = 16
+#: A step longer than this many nominal intervals is a gap in the stream (auto ``max_dt_s``).
+AUTO_GAP_FACTOR = 5.0
+
+_IDLE, _ACTIVE, _PENDING = 0, 1, 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldConfig:
+    """Thresholds of the hold detector; all forces in newtons, times in seconds.
+
+    on_n: force a cluster must reach to be a hold (arms the detector).
+    off_n: lower threshold (< on_n): a hold starts at the upward and ends at the downward
+        crossing of it. The gap between the two is the hysteresis that keeps noise and tremor
+        near one threshold from toggling the state.
+    band_low_n, band_high_n: target band, inclusive, for time in band / above band.
+    min_hold_s: debounce; clusters shorter than this are not holds.
+    merge_gap_s: a drop below ``off_n`` shorter than this, followed by a re-press, stays in the
+        same hold. It is also the latency of the "end" event (the detector must see that long
+        below ``off_n`` to know the hold is over).
+    max_dt_s: longest sample interval counted as time; longer steps are gaps in the stream
+        (lost frames, reconnects) and count only ``max_dt_s``, never the whole gap. ``None``:
+        ``AUTO_GAP_FACTOR`` x the median of the stream's first ``BOOT_STEPS`` steps (the
+        detector then buffers those first samples before it reports anything).
+    """
+
+    on_n: float
+    off_n: float
+    band_low_n: float
+    band_high_n: float
+    min_hold_s: float = 1.0
+    merge_gap_s: float = 0.3
+    max_dt_s: float | None = None
+
+    def __post_init__(self) -> None:
+        """Reject thresholds that cannot segment anything sensibly."""
+        vals = (self.on_n, self.off_n, self.band_low_n, self.band_high_n, self.min_hold_s,
+                self.merge_gap_s)
+        if not all(math.isfinite(v) for v in vals):
+            raise ValueError("thresholds and times must be finite")
+        if not self.off_n < self.on_n:
+            raise ValueError("off_n must be below on_n (hysteresis)")
+        if not self.band_low_n <= self.band_high_n:
+            raise ValueError("band_low_n must be <= band_high_n")
+        if self.min_hold_s < 0 or self.merge_gap_s < 0:
+            raise ValueError("min_hold_s and merge_gap_s must be >= 0")
+        if self.max_dt_s is not None and not self.max_dt_s > 0:
+            raise ValueError("max_dt_s must be > 0 (or None for automatic)")
+
+    @classmethod
+    def for_band(cls, low_n: float, high_n: float, *, target_n: float | None = None,
+                 on_frac: float = 0.10, off_frac: float = 0.05, min_hold_s: float = 1.0,
+                 merge_gap_s: float = 0.3, max_dt_s: float | None = None) -> HoldConfig:
+        """Thresholds for a target band: off at 5 % and on at 10 % of the target.
+
+        The target defaults to the band's midpoint (a band is normally target +- x %), so on the
+        default simulated dose (30 N, band 25.5-34.5 N) off_n is exactly the simulator's 1.5 N
+        hold threshold. 5 % is low enough that the hold spans nearly all of the loading, and
+        above the light contact of a thumb resting on the skin (~2 %) and sensor noise; 10 %
+        arms it well clear of both while still counting a weak hold that never reaches the
+        band (that is a hold, coached as "press harder", not an absence of one).
+        ``min_hold_s`` 1 s rejects palpation taps; ``merge_gap_s`` 0.3 s bridges a lift-off
+        and re-press and any tremor chatter (8-12 Hz: under 65 ms per half cycle), yet is far
+        shorter than any rest between holds.
+
+        Caveat: a thumb resting with a force that hovers right at off_n keeps a cluster open
+        (its chatter is bridged), so a press that follows is backdated to the start of that
+        contact. If resting contact is that heavy, raise ``off_frac``.
+        """
+        if not (math.isfinite(low_n) and math.isfinite(high_n) and 0 <= low_n <= high_n
+                and high_n > 0):
+            raise ValueError("band must satisfy 0 <= low_n <= high_n, high_n > 0")
+        target = 0.5 * (low_n + high_n) if target_n is None else float(target_n)
+        if not (math.isfinite(target) and target > 0):
+            raise ValueError("target_n must be positive and finite")
+        if not 0 < off_frac < on_frac:
+            raise ValueError("need 0 < off_frac < on_frac")
+        return cls(on_n=on_frac * target, off_n=off_frac * target, band_low_n=float(low_n),
+                   band_high_n=float(high_n), min_hold_s=min_hold_s, merge_gap_s=merge_gap_s,
+                   max_dt_s=max_dt_s)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One hold (or, in a "start" event, the part of it seen so far: ``complete`` False).
+
+    Times are stream seconds; integrals weight each sample by the capped interval since the
+    previous sample (see ``HoldConfig.max_dt_s``), so a gap in the stream adds to
+    ``duration_s`` and ``missing_s`` but never to ``time_in_band_s`` or ``time_above_s``.
+    """
+
+    index: int  # 0-based hold number in this detector's stream
+    start_s: float  # upward crossing of off_n
+    end_s: float  # downward crossing of off_n (partial hold: time of the last sample seen)
+    duration_s: float  # end_s - start_s
+    peak_n: float  # highest sample
+    peak_s: float  # time of that sample
+    mean_n: float  # time-weighted mean force over the hold
+    time_in_band_s: float  # cumulative time with band_low_n <= force <= band_high_n
+    time_above_s: float  # cumulative time with force > band_high_n
+    time_to_band_s: float  # start to the first sample in band; NaN if it never got there
+    samples: int  # samples inside [start_s, end_s]
+    missing_s: float  # time inside the hold not covered by samples (stream gaps)
+    complete: bool  # False for the partial hold carried by a "start" event
+
+
+@dataclass(frozen=True)
+class HoldEvent:
+    """A hold was confirmed ("start", with a partial hold) or finished ("end").
+
+    ``at_s`` is the time of the sample at which the detector could decide: a start is known
+    ``min_hold_s`` after the hold began (debounce), an end ``merge_gap_s`` after it ended.
+    """
+
+    kind: Literal["start", "end"]
+    hold: Hold
+    at_s: float
+
+
+@dataclass(frozen=True)
+class LiveHold:
+    """The hold in progress, for the live window (``HoldDetector.current``).
+
+    Shown as soon as the force reaches ``on_n``, before the ``min_hold_s`` debounce has
+    ``confirmed`` it, so the trainee gets feedback from the first moment of loading.
+    ``releasing`` is True while the force is below ``off_n`` but a re-press could still
+    continue the hold (within ``merge_gap_s``).
+    """
+
+    index: int
+    start_s: float
+    elapsed_s: float  # last sample time - start_s
+    time_in_band_s: float
+    time_above_s: float
+    time_to_band_s: float
+    peak_n: float
+    last_n: float  # force of the last sample
+    confirmed: bool
+    releasing: bool
+
+
+class _Acc:
+    """Running sums of a stretch of samples (the cheap live statistics of a hold)."""
+
+    __slots__ = ("n", "sum_dt", "sum_fdt", "peak_n", "peak_s", "band_s", "above_s",
+                 "first_band_s", "missing_s")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sum_dt = 0.0
+        self.sum_fdt = 0.0
+        self.peak_n = -math.inf
+        self.peak_s = math.nan
+        self.band_s = 0.0
+        self.above_s = 0.0
+        self.first_band_s = math.nan
+        self.missing_s = 0.0
+
+    def merge(self, o: _Acc) -> None:
+        """Append the stretch ``o`` that follows this one."""
+        self.n += o.n
+        self.sum_dt += o.sum_dt
+        self.sum_fdt += o.sum_fdt
+        if o.peak_n > self.peak_n:
+            self.peak_n, self.peak_s = o.peak_n, o.peak_s
+        self.band_s += o.band_s
+        self.above_s += o.above_s
+        if math.isnan(self.first_band_s):
+            self.first_band_s = o.first_band_s
+        self.missing_s += o.missing_s
+
+    def copy(self) -> _Acc:
+        """An independent copy."""
+        c = _Acc()
+        c.merge(self)
+        return c
+
+
+class HoldDetector:
+    """Incremental hold detector; feed it chunks of (time, force) as they arrive.
+
+    ``feed(t, force_n)`` returns the events decided by these samples; ``current`` is the hold in
+    progress; ``finish()`` closes an open hold at the end of the data. Results do not depend on
+    the chunking: every decision is taken at a specific sample using only that sample, earlier
+    samples and the configuration.
+
+    How it stays fast: per chunk it finds the crossings of ``off_n`` with one vectorised compare
+    (skipped entirely when a ``max``/``min`` shows there are none, the usual case), walks the
+    crossings in Python (a few scalar operations each), and accumulates statistics with a few
+    numpy reductions over whole ranges of samples, not per run. Times must be non-decreasing; a
+    backward step counts as zero time. Non-finite samples are dropped (the time they would have
+    covered is then a gap).
+    """
+
+    def __init__(self, config: HoldConfig) -> None:
+        """Create a detector for ``config``; nothing is reported until samples arrive."""
+        self.config = config
+        self._max_dt: float | None = config.max_dt_s
+        self._boot: list[tuple[np.ndarray, np.ndarray]] = []
+        self._boot_n = 0
+        self._count = 0  # holds confirmed so far (index of the next hold)
+        self._reset_stream()
+        # per-chunk working set (valid inside _process only)
+        self._t = self._f = self._d = np.empty(0)
+        self._raw: np.ndarray | None = None
+        self._on_idx: np.ndarray | None = None
+        self._above: np.ndarray | None = None
+        self._rs = 0  # first chunk index of the cluster not yet accumulated
+        self._pi = -1  # chunk index where the current pending stretch starts (-1: none here)
+        self._events: list[HoldEvent] = []
+
+    def _reset_stream(self) -> None:
+        """Forget the previous sample and any open cluster (start of a new stream)."""
+        self._prev_t: float | None = None
+        self._prev_f = 0.0
+        self._state = _IDLE
+        self._start_s = math.nan
+        self._down_s = math.nan
+        self._reached_on = False
+        self._confirmed = False
+        self._acc = _Acc()
+        self._pend = _Acc()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def max_dt_s(self) -> float | None:
+        """Interval cap in use (None while the automatic estimate is still being gathered)."""
+        return self._max_dt
+
+    @property
+    def holds_found(self) -> int:
+        """Number of holds confirmed so far."""
+        return self._count
+
+    def feed(self, t: np.ndarray, force_n: np.ndarray) -> list[HoldEvent]:
+        """Process the next chunk of samples (times in s, forces in N); return its events."""
+        tt = np.asarray(t, dtype=np.float64).reshape(-1)
+        ff = np.asarray(force_n, dtype=np.float64).reshape(-1)
+        if tt.shape != ff.shape:
+            raise ValueError(f"t has {tt.size} samples but force_n has {ff.size}")
+        if tt.size == 0:
+            return []
+        if not math.isfinite(float(ff.sum()) + float(tt.sum())):
+            keep = np.isfinite(tt) & np.isfinite(ff)
+            tt, ff = tt[keep], ff[keep]
+            if tt.size == 0:
+                return []
+        if self._max_dt is None:
+            self._boot.append((tt, ff))
+            self._boot_n += tt.size
+            if self._boot_n <= BOOT_STEPS:
+                return []
+            tt, ff = self._take_boot()
+        return self._process(tt, ff)
+
+    def finish(self) -> list[HoldEvent]:
+        """Close the open hold, if any, at the end of the data and return its events.
+
+        An active hold ends at the last sample; one that was releasing ends at its downward
+        crossing. The detector then starts a new stream (no crossing is interpolated across
+        the two), keeping its hold count and interval cap.
+        """
+        events: list[HoldEvent] = []
+        if self._max_dt is None and self._boot_n:
+            events += self._process(*self._take_boot())
+        if self._state == _ACTIVE and self._prev_t is not None:
+            events += self._close(self._prev_t, self._prev_t)
+        elif self._state == _PENDING and self._prev_t is not None:
+            events += self._close(self._down_s, self._prev_t)
+        self._reset_stream()
+        return events
+
+    @property
+    def current(self) -> LiveHold | None:
+        """The hold in progress once it has reached ``on_n``, else None."""
+        if self._state == _IDLE or not self._reached_on or self._prev_t is None:
+            return None
+        acc = self._acc
+        if self._state == _PENDING and self._pend.n:
+            acc = acc.copy()
+            acc.merge(self._pend)
+        return LiveHold(
+            index=self._count,
+            start_s=self._start_s,
+            elapsed_s=self._prev_t - self._start_s,
+            time_in_band_s=acc.band_s,
+            time_above_s=acc.above_s,
+            time_to_band_s=acc.first_band_s - self._start_s,
+            peak_n=acc.peak_n,
+            last_n=self._prev_f,
+            confirmed=self._confirmed,
+            releasing=self._state == _PENDING,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _take_boot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenate the buffered start of the stream and fix the automatic interval cap."""
+        tt = np.concatenate([b[0] for b in self._boot])
+        ff = np.concatenate([b[1] for b in self._boot])
+        self._boot, self._boot_n = [], 0
+        steps = np.diff(tt[: BOOT_STEPS + 1])
+        steps = steps[steps > 0]
+        self._max_dt = AUTO_GAP_FACTOR * float(np.median(steps)) if steps.size else math.inf
+        return tt, ff
+
+    def _process(self, t: np.ndarray, f: np.ndarray) -> list[HoldEvent]:
+        """Run the state machine over one chunk (finite samples, cap known)."""
+        off = self.config.off_n
+        state = self._state
+        n = t.size
+        if state == _IDLE and f.max() < off:  # fast path: nothing is happening
+            self._prev_t, self._prev_f = float(t[-1]), float(f[-1])
+            return []
+        max_dt = self._max_dt
+        assert max_dt is not None
+        d = np.empty(n)
+        d[0] = 0.0 if self._prev_t is None else t[0] - self._prev_t
+        np.subtract(t[1:], t[:-1], out=d[1:])
+        raw = None
+        if d.min() < 0:  # clock stepped back: that step covers no time
+            np.maximum(d, 0.0, out=d)
+        if d.max() > max_dt:
+            raw = d.copy()
+            np.minimum(d, max_dt, out=d)
+        self._t, self._f, self._d, self._raw = t, f, d, raw
+        self._on_idx = None
+        self._above = None  # None: every sample is on the same side as the state says
+        self._events = []
+        self._rs = 0
+        self._pi = 0 if state == _PENDING else -1
+
+        # crossings of off_n: chunk indices where the above/below state differs from the
+        # previous sample's (state ACTIVE <=> the previous sample was above); an idle chunk
+        # got here only because it has a sample above off_n
+        if state != _IDLE and ((f.min() >= off) if state == _ACTIVE else (f.max() < off)):
+            changes: list[int] = []
+        else:
+            above = f >= off
+            ch = np.flatnonzero(above[1:] != above[:-1]) + 1
+            if bool(above[0]) != (state == _ACTIVE):
+                ch = np.concatenate(([0], ch))
+            if ch.size > 2:
+                ch = self._drop_bridged(ch, above)
+            changes = ch.tolist()
+            self._above = above
+
+        pos = 0
+        for c in changes:
+            self._run(pos, c)
+            if self._state == _ACTIVE:
+                self._down(c)
+            else:
+                self._up(c)
+            pos = c
+        self._run(pos, n)
+
+        # carry the open cluster's statistics over to the next chunk
+        if self._state == _ACTIVE:
+            self._add(self._acc, self._rs, n)
+        elif self._state == _PENDING:
+            self._add(self._acc, self._rs, self._pi)
+            self._add(self._pend, self._pi, n)
+        self._prev_t, self._prev_f = float(t[-1]), float(f[-1])
+        self._t = self._f = self._d = np.empty(0)
+        self._raw = self._on_idx = self._above = None
+        return self._events
+
+    def _drop_bridged(self, ch: np.ndarray, above: np.ndarray) -> np.ndarray:
+        """Remove (down, up) crossing pairs inside the chunk that the merge gap bridges.
+
+        Such a pair changes nothing: the cluster stays open and its samples stay in it. Doing
+        this vectorised keeps chatter (tremor or noise riding on off_n) from costing a Python
+        step per crossing. The crossing times use exactly the expressions of ``_down`` and
+        ``_up`` (IEEE operations in the same order), so the decisions are the ones the scalar
+        walk would take, whatever the chunking.
+        """
+        cand = np.flatnonzero(~above[ch[:-1]] & (ch[:-1] > 0))  # down at ch[k], up at ch[k+1]
+        if cand.size == 0:
+            return ch
+        t, f, off, max_dt = self._t, self._f, self.config.off_n, self._max_dt
+        dn, up = ch[cand], ch[cand + 1]
+        t0, f0, t1, f1 = t[dn - 1], f[dn - 1], t[dn], f[dn]
+        down_s = np.where(t1 - t0 > max_dt, t0, t0 + (f0 - off) / (f0 - f1) * (t1 - t0))
+        t0, f0, t1, f1 = t[up - 1], f[up - 1], t[up], f[up]
+        up_s = np.where(t1 - t0 > max_dt, t1, t0 + (off - f0) / (f1 - f0) * (t1 - t0))
+        gone = cand[up_s - down_s < self.config.merge_gap_s]
+        if gone.size == 0:
+            return ch
+        keep = np.ones(ch.size, dtype=bool)
+        keep[gone] = False
+        keep[gone + 1] = False
+        return ch[keep]
+
+    def _before(self, i: int) -> tuple[float | None, float]:
+        """(time, force) of the sample before chunk index ``i`` (None at stream start)."""
+        if i > 0:
+            return float(self._t[i - 1]), float(self._f[i - 1])
+        return self._prev_t, self._prev_f
+
+    def _up(self, c: int) -> None:
+        """Sample ``c`` is the first at or above off_n after samples below it."""
+        off = self.config.off_n
+        t1, f1 = float(self._t[c]), float(self._f[c])
+        t0, f0 = self._before(c)
+        if t0 is None or t1 - t0 > self._max_dt:
+            up_s = t1  # stream start or a gap: the crossing is not observable
+        else:
+            up_s = t0 + (off - f0) / (f1 - f0) * (t1 - t0)
+        if self._state == _PENDING:
+            if up_s - self._down_s < self.config.merge_gap_s:  # re-press: same hold
+                self._state = _ACTIVE
+                self._acc.merge(self._pend)
+                self._pend = _Acc()
+                self._pi = -1
+                return
+            self._close_pending(t1)
+        # the hold's integrals begin at its start: only the part of this sample's interval
+        # after the crossing is inside it (none after a gap, where the start is the sample)
+        self._d[c] = t1 - up_s
+        if self._raw is not None:
+            self._raw[c] = t1 - up_s
+        self._state = _ACTIVE
+        self._start_s = up_s
+        self._reached_on = False
+        self._confirmed = False
+        self._acc = _Acc()
+        self._pend = _Acc()
+        self._rs = c
+        self._pi = -1
+
+    def _down(self, c: int) -> None:
+        """Sample ``c`` is the first below off_n after samples at or above it."""
+        off = self.config.off_n
+        t1, f1 = float(self._t[c]), float(self._f[c])
+        t0, f0 = self._before(c)
+        assert t0 is not None  # a cluster is open, so a sample came before
+        if t1 - t0 > self._max_dt:
+            self._down_s = t0  # gap: the hold was last seen at t0
+        else:
+            self._down_s = t0 + (f0 - off) / (f0 - f1) * (t1 - t0)
+        self._state = _PENDING
+        self._pi = c
+
+    def _run(self, a: int, b: int) -> None:
+        """Samples [a, b) share the state: look for a confirmation or a release timeout."""
+        if b <= a or self._state == _IDLE:
+            return
+        t = self._t
+        if self._state == _ACTIVE:
+            if self._confirmed:
+                return
+            cfg = self.config
+            if not self._reached_on:
+                if self._on_idx is None:
+                    self._on_idx = np.flatnonzero(self._f >= cfg.on_n)
+                k = int(np.searchsorted(self._on_idx, a))
+                if k == self._on_idx.size or self._on_idx[k] >= b:
+                    return
+                self._reached_on = True
+                first = int(self._on_idx[k])
+            else:
+                first = a
+            c = max(first, int(np.searchsorted(t, self._start_s + cfg.min_hold_s)))
+            if c < b:
+                if self._above is not None and not self._above[c]:
+                    # inside a bridged dip below off_n: confirm at the next sample above it
+                    # (the run ends with a sample above off_n, so there is one)
+                    c += int(self._above[c:b].argmax())
+                self._confirm(c)
+        else:  # pending: has it been below off_n for merge_gap_s?
+            k = max(a, int(np.searchsorted(t, self._down_s + self.config.merge_gap_s)))
+            if k < b:
+                self._close_pending(float(t[k]))
+
+    def _confirm(self, c: int) -> None:
+        """The hold is confirmed at chunk index ``c``: emit a "start" with the hold so far."""
+        self._add(self._acc, self._rs, c + 1)
+        self._rs = c + 1
+        self._confirmed = True
+        t_c = float(self._t[c])
+        self._events.append(HoldEvent("start", self._make_hold(self._acc, t_c, False), t_c))
+
+    def _close_pending(self, at_s: float) -> None:
+        """End the releasing cluster at its downward crossing (pending samples dropped)."""
+        if self._pi > self._rs:
+            self._add(self._acc, self._rs, self._pi)
+        self._events += self._close(self._down_s, at_s)
+        self._rs = self._pi = -1
+
+    def _close(self, end_s: float, at_s: float) -> list[HoldEvent]:
+        """Finish the open cluster at ``end_s``; an "end" event if it was a hold."""
+        events = []
+        if self._confirmed:
+            events.append(HoldEvent("end", self._make_hold(self._acc, end_s, True), at_s))
+            self._count += 1
+        self._state = _IDLE
+        self._reached_on = self._confirmed = False
+        self._acc, self._pend = _Acc(), _Acc()
+        return events
+
+    def _make_hold(self, acc: _Acc, end_s: float, complete: bool) -> Hold:
+        """Freeze running sums into a ``Hold``."""
+        return Hold(
+            index=self._count,
+            start_s=self._start_s,
+            end_s=end_s,
+            duration_s=end_s - self._start_s,
+            peak_n=acc.peak_n,
+            peak_s=acc.peak_s,
+            mean_n=acc.sum_fdt / acc.sum_dt if acc.sum_dt > 0 else math.nan,
+            time_in_band_s=acc.band_s,
+            time_above_s=acc.above_s,
+            time_to_band_s=acc.first_band_s - self._start_s,
+            samples=acc.n,
+            missing_s=acc.missing_s,
+            complete=complete,
+        )
+
+    def _add(self, acc: _Acc, a: int, b: int) -> None:
+        """Accumulate chunk samples [a, b) into ``acc`` (a few numpy reductions)."""
+        if b <= a:
+            return
+        fs = self._f[a:b]
+        ds = self._d[a:b]
+        acc.n += b - a
+        acc.sum_dt += float(ds.sum())
+        acc.sum_fdt += float(fs @ ds)
+        i = int(fs.argmax())
+        peak = float(fs[i])
+        if peak > acc.peak_n:
+            acc.peak_n, acc.peak_s = peak, float(self._t[a + i])
+        low, high = self.config.band_low_n, self.config.band_high_n
+        if peak >= low:
+            ge = fs >= low
+            t_ge = float(ds @ ge)
+            if peak > high:
+                t_gt = float(ds @ (fs > high))
+                acc.above_s += t_gt
+                acc.band_s += t_ge - t_gt
+            else:
+                acc.band_s += t_ge
+            if math.isnan(acc.first_band_s):
+                inb = ge & (fs <= high) if peak > high else ge
+                j = int(inb.argmax())
+                if inb[j]:
+                    acc.first_band_s = float(self._t[a + j])
+        if self._raw is not None:
+            acc.missing_s += float((self._raw[a:b] - ds).sum())
+
+
+def segment_holds(t: np.ndarray, force_n: np.ndarray, config: HoldConfig) -> list[Hold]:
+    """All holds in a whole recording: the live detector run over the full arrays."""
+    det = HoldDetector(config)
+    events = det.feed(t, force_n) + det.finish()
+    return [e.hold for e in events if e.kind == "end"]

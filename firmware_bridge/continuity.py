@@ -1,0 +1,98 @@
+"""Sequence and device-clock unwrapping, and gap detection, for a stream of sample frames.
+
+The wire carries a 16-bit sequence counter and a 32-bit microsecond tick, both wrapping.
+At 100 kHz the counter wraps every 0.66 s, so a long outage is ambiguous from the counter
+alone; the tick (wrapping every 71 min) tells how many whole counter turns were missed.
+A tick that goes backwards means the device restarted: a new epoch begins, and the
+unwrapped counters continue from where they were so that they stay monotonic in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SEQ_MOD = 1 << 16
+TICK_MOD = 1 << 32
+
+
+@dataclass
+class Gap:
+    """``missing`` frames were lost just before the sample at ``index`` of the block."""
+
+    index: int
+    missing: int
+
+
+@dataclass
+class Unwrapped:
+    sequence: np.ndarray  # int64
+    tick_us: np.ndarray  # int64
+    gaps: list[Gap] = field(default_factory=list)
+    restarts: list[int] = field(default_factory=list)  # indices where a new device epoch began
+
+
+class ContinuityTracker:
+    """Unwraps sequence and tick across blocks and reports gaps and device restarts.
+
+    ``nominal_rate_hz`` (from the device information) lets the tick resolve gaps longer than
+    one counter turn; without it gaps are taken modulo 65536.
+    """
+
+    def __init__(self, nominal_rate_hz: float = 0.0) -> None:
+        self.nominal_rate_hz = nominal_rate_hz
+        self._wire: tuple[int, int] | None = None  # last (seq, tick) as received
+        self._unwrapped: tuple[int, int] | None = None  # last (seq, tick) unwrapped
+        self.gap_count = 0
+        self.missing_frames = 0
+        self.restart_count = 0
+        self.duplicates = 0
+
+    @property
+    def last_tick_us(self) -> int | None:
+        return None if self._unwrapped is None else self._unwrapped[1]
+
+    def feed(self, seq: np.ndarray, tick: np.ndarray) -> Unwrapped:
+        if len(seq) == 0:
+            return Unwrapped(np.empty(0, np.int64), np.empty(0, np.int64))
+        seq = seq.astype(np.int64)
+        tick = tick.astype(np.int64)
+        if self._wire is None:
+            prev_wire, prev_un = (int(seq[0]) - 1, int(tick[0])), (int(seq[0]) - 1, int(tick[0]))
+        else:
+            prev_wire, prev_un = self._wire, self._unwrapped
+        dseq = np.diff(seq, prepend=prev_wire[0]) % SEQ_MOD
+        dtick = np.diff(tick, prepend=prev_wire[1]) % TICK_MOD
+        gaps, restarts = [], []
+        for i in np.flatnonzero((dseq != 1) | (dtick >= TICK_MOD // 2)).tolist():
+            d, dt = int(dseq[i]), int(dtick[i])
+            if dt >= TICK_MOD // 2:
+                restarts.append(i)
+                dseq[i], dtick[i] = 1, self._period_us()
+                continue
+            d = self._resolve(d, dt)
+            dseq[i] = d
+            if d == 0:
+                self.duplicates += 1
+            elif d > 1:
+                gaps.append(Gap(i, d - 1))
+        seq_un = np.cumsum(dseq) + prev_un[0]
+        tick_un = np.cumsum(dtick) + prev_un[1]
+        self._wire = (int(seq[-1]), int(tick[-1]))
+        self._unwrapped = (int(seq_un[-1]), int(tick_un[-1]))
+        self.gap_count += len(gaps)
+        self.missing_frames += sum(g.missing for g in gaps)
+        self.restart_count += len(restarts)
+        return Unwrapped(seq_un, tick_un, gaps, restarts)
+
+    def _period_us(self) -> int:
+        return round(1e6 / self.nominal_rate_hz) if self.nominal_rate_hz > 0 else 1
+
+    def _resolve(self, dseq: int, dtick: int) -> int:
+        """Counter step including whole turns of the counter the tick says were missed."""
+        if self.nominal_rate_hz <= 0:
+            return dseq
+        expected = dtick * self.nominal_rate_hz / 1e6
+        turns = max(0, round((expected - dseq) / SEQ_MOD))
+        return dseq + turns * SEQ_MOD

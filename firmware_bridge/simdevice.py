@@ -1,0 +1,237 @@
+"""The simulated sensor: a protocol-v1 device, as firmware would behave, without the pty.
+
+``SimulatedDevice`` is a pure state machine driven by a device clock: it answers host
+commands and produces the sample frames due up to a given device time. Serving it on a
+pseudo-terminal, with faults, lives in ``simserve``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware_bridge.adc import AdcModel
+from firmware_bridge.frames import (
+    ACK_BAD_ARGUMENT,
+    ACK_OK,
+    CMD_IDENTIFY,
+    CMD_SET_RATE,
+    CMD_START,
+    CMD_STOP,
+    CMD_TARE,
+    FLAG_BUTTON,
+    FLAG_SATURATED,
+    SAMPLE_FRAME_LEN,
+    Ack,
+    Command,
+    DeviceInfo,
+    FrameDecoder,
+    encode_ack,
+    encode_device_info,
+    encode_samples,
+)
+from firmware_bridge.therapist import Dose, Therapist
+
+MIN_RATE_HZ = 1.0
+MAX_RATE_HZ = 200_000.0
+FIRMWARE_VERSION = "1.0.0"
+SENSOR_SIMULATED = 4
+
+
+@dataclass
+class DeviceCounters:
+    generated: int = 0  # frames given a sequence number
+    sent: int = 0
+    dropped_fault: int = 0  # --drop
+    dropped_tx_full: int = 0  # the transmit buffer was full
+
+
+class SimulatedDevice:
+    """A sensor that streams after ``start`` and answers commands like firmware.
+
+    Times are device seconds since power-up. The therapist's clock starts at the first
+    ``start`` (so the first hold is never lost before the host is listening) and keeps
+    running across stop/start; it is passed in so that it survives a simulated power cycle.
+    """
+
+    def __init__(self, therapist: Therapist, adc: AdcModel, *, rate_hz: float = 1000.0,
+                 device_id: str = "SIM-0001", drop: float = 0.0, seed: int = 0) -> None:
+        self.therapist = therapist
+        self.adc = adc
+        self.rate_hz = float(rate_hz)
+        self.device_id = device_id
+        self.drop = drop
+        self._rng = np.random.default_rng([seed, 7])
+        self._decoder = FrameDecoder()
+        self.streaming = False
+        self.seq = 0
+        self._grid_origin = 0.0  # device time of grid index 0
+        self._next_index = 0
+        self.therapist_offset: float | None = None  # therapist seconds minus device seconds
+        self.counters = DeviceCounters()
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(
+            device_id=self.device_id, model="palpation simulator",
+            firmware_version=FIRMWARE_VERSION, sensor_kind=SENSOR_SIMULATED,
+            adc_bits=self.adc.bits, nominal_rate_hz=self.rate_hz,
+            counts_per_newton=self.adc.nominal_counts_per_newton,
+        )
+
+    def power_up_message(self) -> bytes:
+        return encode_device_info(self.info())
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        """Bytes from the host at device time ``now``; returns the replies."""
+        out = b""
+        for _, msg in self._decoder.feed(data).messages:
+            if isinstance(msg, Command):
+                out += self._command(msg, now)
+        return out
+
+    def _command(self, cmd: Command, now: float) -> bytes:
+        if cmd.command == CMD_IDENTIFY:
+            return encode_device_info(self.info())
+        if cmd.command == CMD_START:
+            if not self.streaming:
+                self.streaming = True
+                self._restart_grid(now)
+                if self.therapist_offset is None:
+                    self.therapist_offset = -now
+            return encode_ack(Ack(CMD_START, ACK_OK, 0))
+        if cmd.command == CMD_STOP:
+            self.streaming = False
+            return encode_ack(Ack(CMD_STOP, ACK_OK, 0))
+        if cmd.command == CMD_SET_RATE:
+            if cmd.rate_hz is None or not MIN_RATE_HZ <= cmd.rate_hz <= MAX_RATE_HZ:
+                return encode_ack(Ack(CMD_SET_RATE, ACK_BAD_ARGUMENT, 0))
+            self.rate_hz = cmd.rate_hz
+            self._restart_grid(now)
+            return encode_ack(Ack(CMD_SET_RATE, ACK_OK, round(self.rate_hz * 1000)))
+        if cmd.command == CMD_TARE:
+            return encode_ack(Ack(CMD_TARE, ACK_OK, self._zero_counts(now)))
+        return b""
+
+    def _restart_grid(self, now: float) -> None:
+        self._grid_origin = now
+        self._next_index = 0
+
+    def therapist_time(self, device_t: np.ndarray) -> np.ndarray:
+        return device_t + (self.therapist_offset or 0.0)
+
+    def _zero_counts(self, now: float) -> int:
+        """What the sensor reads right now, averaged: the device's answer to ``tare``."""
+        t = now - np.arange(16) / max(self.rate_hz, 1.0)
+        force = self.therapist.force(self.therapist_time(t)) if self.streaming else np.zeros(16)
+        raw, _ = self.adc.counts(force, np.arange(16) + self.seq)
+        return int(round(float(raw.mean())))
+
+    def frames_until(self, now: float, room_bytes: int | None = None) -> bytes:
+        """Sample frames due up to device time ``now``. Frames that would overflow
+        ``room_bytes`` (the free transmit buffer) are dropped but keep their sequence
+        number, as firmware with a full transmit buffer does."""
+        if not self.streaming:
+            return b""
+        last = math.floor((now - self._grid_origin) * self.rate_hz)
+        first = self._next_index
+        if last < first:
+            return b""
+        index = np.arange(first, last + 1, dtype=np.int64)
+        self._next_index = last + 1
+        n = len(index)
+        seq = self.seq + np.arange(n, dtype=np.int64)
+        self.seq += n
+        self.counters.generated += n
+        t = self._grid_origin + index / self.rate_hz
+        force = self.therapist.force(self.therapist_time(t))
+        raw, saturated = self.adc.counts(force, seq)
+        flags = np.where(self.therapist.button(self.therapist_time(t)), FLAG_BUTTON, 0)
+        flags = (flags | np.where(saturated, FLAG_SATURATED, 0)).astype(np.uint8)
+        keep = np.ones(n, dtype=bool)
+        if self.drop > 0:
+            keep &= self._rng.random(n) >= self.drop
+            self.counters.dropped_fault += int((~keep).sum())
+        if room_bytes is not None:
+            fit = max(0, room_bytes // SAMPLE_FRAME_LEN)
+            over = np.flatnonzero(keep)[fit:]
+            keep[over] = False
+            self.counters.dropped_tx_full += len(over)
+        self.counters.sent += int(keep.sum())
+        tick = np.round(t * 1e6).astype(np.int64)
+        return encode_samples(seq[keep], tick[keep], raw[keep], flags[keep])
+
+
+class AsciiDevice(SimulatedDevice):
+    """The same sensor as a hobby sketch would print it: ``<newtons> N`` lines from power-up,
+    scaled with the factory calibration, no sequence numbers, no commands."""
+
+    def __init__(self, therapist: Therapist, adc: AdcModel, **kw) -> None:
+        super().__init__(therapist, adc, **kw)
+        self.streaming = True
+        self.therapist_offset = 0.0
+
+    def power_up_message(self) -> bytes:
+        return b""
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        return b""
+
+    def frames_until(self, now: float, room_bytes: int | None = None) -> bytes:
+        last = math.floor((now - self._grid_origin) * self.rate_hz)
+        first = self._next_index
+        if last < first:
+            return b""
+        index = np.arange(first, last + 1, dtype=np.int64)
+        self._next_index = last + 1
+        self.counters.generated += len(index)
+        t = self._grid_origin + index / self.rate_hz
+        raw, _ = self.adc.counts(self.therapist.force(self.therapist_time(t)), index)
+        newtons = (raw - self.adc.nominal_offset_counts) / self.adc.nominal_counts_per_newton
+        lines = [f"{v:.3f} N\r\n".encode() for v in newtons.tolist()]
+        if room_bytes is not None:
+            sizes = np.cumsum([len(line) for line in lines])
+            fit = int(np.searchsorted(sizes, room_bytes, side="right"))
+            self.counters.dropped_tx_full += len(lines) - fit
+            lines = lines[:fit]
+        self.counters.sent += len(lines)
+        return b"".join(lines)
+
+
+class SimulatedSensor:
+    """One simulated sensor across power cycles: the same therapist and the same ADC (so
+    the same unknown offset and scale), a fresh device state machine at each power-up."""
+
+    def __init__(self, *, profile: str = "expert", rate_hz: float = 1000.0, seed: int = 0,
+                 drop: float = 0.0, device_id: str = "SIM-0001", ascii: bool = False,
+                 dose: Dose | None = None) -> None:
+        self.therapist = Therapist(profile, dose=dose, seed=seed)
+        self.adc = AdcModel(seed=seed)
+        self.rate_hz = rate_hz
+        self.seed = seed
+        self.drop = drop
+        self.device_id = device_id
+        self.device_class = AsciiDevice if ascii else SimulatedDevice
+        self.devices: list[SimulatedDevice] = []
+
+    def make_device(self) -> SimulatedDevice:
+        device = self.device_class(self.therapist, self.adc, rate_hz=self.rate_hz,
+                                 device_id=self.device_id, drop=self.drop,
+                                 seed=self.seed + len(self.devices))
+        self.devices.append(device)
+        return device
+
+    def truth(self) -> dict:
+        """The therapist's ground truth plus how to line it up with a recording: therapist
+        time t is device tick ``therapist_origin_tick_us`` + t·10⁶ of the first power-up."""
+        offset = self.devices[0].therapist_offset if self.devices else None
+        return {
+            **self.therapist.truth_dict(),
+            "rate_hz": self.rate_hz,
+            "adc": {"offset_counts": self.adc.offset_counts,
+                    "counts_per_newton": self.adc.counts_per_newton,
+                    "nominal_counts_per_newton": self.adc.nominal_counts_per_newton,
+                    "noise_counts": self.adc.noise_counts, "bits": self.adc.bits},
+            "therapist_origin_tick_us": None if offset is None else round(-offset * 1e6),
+        }

@@ -1,0 +1,175 @@
+"""Read a recording into memory for analysis: metadata, per-sample arrays, events, tables.
+
+Works on finalised files, on files a writer is still appending to, and on files an interrupted
+writer left behind (killed, power cut, disk full): those are opened as SWMR readers, and only
+the rows that really reached the disk are returned (see recorder.events.written_length).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from recorder.events import SAMPLE_KEYS, TABLES, Event, LinkStats, Summary, written_length
+from schemas.validate import (
+    RecordingFileError,
+    check_identity,
+    check_layout,
+    explain,
+    is_finalised,
+    open_hdf5,
+    per_sample_paths,
+)
+
+
+@dataclass
+class Recording:
+    """Everything in one recording file. Times are seconds from `session_start`."""
+
+    path: Path
+    schema_version: str
+    session_start: datetime
+    software_version: str
+    finalised: bool
+    recovered: bool
+    session: dict[str, Any]
+    device: dict[str, Any]
+    calibration: dict[str, Any]
+    summary: dict[str, Any] | None  # None until the file is finalised
+    force: np.ndarray  # N
+    timestamps: np.ndarray  # device clock mapped to session seconds: use this as the time axis
+    raw_counts: np.ndarray
+    device_tick_us: np.ndarray
+    sequence: np.ndarray
+    host_time: np.ndarray  # when the host read the sample (bursty; for clock fitting)
+    flags: np.ndarray
+    events: list[Event]
+    holds: np.ndarray  # structured, recorder.events.HOLD_DTYPE
+    clock_pairs: np.ndarray  # structured, CLOCK_PAIR_DTYPE
+    link_stats: np.ndarray  # structured, LINK_STATS_DTYPE
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last sample timestamp."""
+        return self.totals().duration_s
+
+    @property
+    def effective_rate(self) -> float:
+        """Samples per second over `duration` (NaN with fewer than two samples)."""
+        return self.totals().effective_rate_hz
+
+    @property
+    def end_time(self) -> float:
+        """The latest time anything in the file refers to, in session seconds."""
+        times = [
+            self.timestamps[-1:],
+            self.host_time[-1:],
+            self.clock_pairs["host_time"][-1:],
+            self.link_stats["host_time"][-1:],
+            np.array([e.time for e in self.events[-1:]], dtype=np.float64),
+        ]
+        latest = np.concatenate(times)
+        return float(np.nanmax(latest)) if latest.size else 0.0
+
+    def totals(self) -> Summary:
+        """The summary computed from the data (what a finalised file stores in /summary)."""
+        if self.summary and "session_end" in self.summary:
+            end = str(self.summary["session_end"])
+        else:
+            end = (self.session_start + timedelta(seconds=self.end_time)).isoformat(
+                timespec="milliseconds"
+            )
+        stats = None
+        if len(self.link_stats):
+            last = self.link_stats[-1]
+            stats = LinkStats(**{name: last[name].item() for name in last.dtype.names})
+        return Summary.compute(
+            samples=len(self.timestamps),
+            first_time=float(self.timestamps[0]) if len(self.timestamps) else math.nan,
+            last_time=float(self.timestamps[-1]) if len(self.timestamps) else math.nan,
+            gap_events=sum(1 for e in self.events if e.kind == "gap"),
+            last_stats=stats,
+            holds=len(self.holds),
+            session_end=end,
+        )
+
+
+def open_recording(path: str | Path) -> Recording:
+    """Load a recording; RecordingFileError (one line, naming the file) if it cannot be read.
+
+    Foreign HDF5 files, non-HDF5 files, damaged files and files of a newer major schema version
+    are refused. Interrupted files load with finalised=False and only their written rows.
+    """
+    p = Path(path)
+    with open_hdf5(p) as f:
+        version = check_identity(f, p)
+        finalised = is_finalised(f)
+        check_layout(f, p, finalised=finalised)
+        try:
+            return _load(f, p, version, finalised)
+        except (OSError, RuntimeError, KeyError) as exc:
+            raise RecordingFileError(f"{p}: damaged HDF5 file ({explain(exc)})") from None
+
+
+def summarize(rec: Recording) -> dict[str, Any]:
+    """The figures `palpation info` shows, computed from the data."""
+    totals = asdict(rec.totals())
+    return {**totals, "schema_version": rec.schema_version, "finalised": rec.finalised}
+
+
+def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
+    columns = {p.rsplit("/", 1)[1]: f[p][()] for p in per_sample_paths()}
+    rows = min(len(c) for c in columns.values())
+    if not finalised:
+        rows = min(rows, written_length([columns[name] for name in SAMPLE_KEYS]))
+    samples = {name: values[:rows] for name, values in columns.items()}
+    tables = {}
+    for where, (_, key) in TABLES.items():
+        table = f[where][()]
+        tables[where] = table if finalised else table[: written_length([table[key]])]
+    return Recording(
+        path=path,
+        schema_version=version,
+        session_start=datetime.fromisoformat(_attr_text(f.attrs["session_start"])),
+        software_version=_attr_text(f.attrs["software_version"]),
+        finalised=finalised,
+        recovered=int(f.attrs.get("recovered", 0)) == 1,
+        session=_attrs(f["/session"]),
+        device=_attrs(f["/device"]),
+        calibration=_attrs(f["/calibration"]),
+        summary=_attrs(f["/summary"]) if finalised else None,
+        force=samples["data"],
+        timestamps=samples["timestamps"],
+        raw_counts=samples["raw_counts"],
+        device_tick_us=samples["device_tick_us"],
+        sequence=samples["sequence"],
+        host_time=samples["host_time"],
+        flags=samples["flags"],
+        events=[Event.from_row(row) for row in tables["/events"]],
+        holds=tables["/holds"],
+        clock_pairs=tables["/acquisition/clock_pairs"],
+        link_stats=tables["/acquisition/link_stats"],
+    )
+
+
+def _attr_text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """Attributes as plain Python values (arrays stay numpy arrays)."""
+    out: dict[str, Any] = {}
+    for name, value in obj.attrs.items():
+        if isinstance(value, str | bytes):
+            out[name] = _attr_text(value)
+        elif isinstance(value, np.ndarray) and value.ndim:
+            out[name] = value
+        else:
+            out[name] = np.asarray(value).item()
+    return out

@@ -1,0 +1,578 @@
+"""Session protocols: which trigger points, in which order, and what dose each gets.
+
+A protocol is a TOML file that a therapist or an instructor edits by hand::
+
+    name = "Neck routine"
+    kind = "static"              # static | ischemic | ppt_ramp
+    unit = "N"                   # N, kgf, lbf, kPa, N/cm2, kgf/cm2
+    contact_area_cm2 = 2.0       # required for a pressure unit; optional for a force unit
+
+    [dose]                       # defaults for every point
+    target_low = 30              # target band, in `unit`
+    target_high = 50
+    min_hold_s = 8
+    max_hold_s = 20
+
+    [[point]]
+    muscle = "upper trapezius"
+    side = "left"
+
+    [[point]]
+    muscle = "upper trapezius"
+    side = "right"
+    target_high = 45             # any dose key may be overridden per point
+
+Targets are written in the protocol's unit because that is the unit the person editing the
+file thinks in; the recorder keeps raw force in newtons, so every dose also answers in
+newtons (``Dose.band_n``, ``Dose.ramp_n_per_s``) through ``firmware_bridge.units``, the one
+place that converts units.
+
+A mistake in a file is reported as ``ProtocolError`` with a one-line message
+``FILE:LINE: what is wrong``, pointing at the offending key or table, so that a person can fix
+it in an editor without reading a traceback.
+
+Presets ship inside the package (``recorder/protocols/*.toml``): ``list_presets()``,
+``load_preset(id)``; ``resolve_protocol(text)`` takes a preset id or a file path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
+
+__all__ = [
+    "KINDS",
+    "SIDES",
+    "Dose",
+    "ProtocolError",
+    "SessionProtocol",
+    "TriggerPoint",
+    "list_presets",
+    "load_preset",
+    "load_protocol",
+    "resolve_protocol",
+]
+
+KINDS = ("static", "ischemic", "ppt_ramp")
+"""static: NMT static compression; ischemic: ischemic compression (Travell/Simons);
+ppt_ramp: pressure-pain threshold, a steady ramp until the subject presses the button."""
+
+SIDES = ("left", "right", "")
+_SIDE_ALIASES = {"left": "left", "l": "left", "right": "right", "r": "right", "": ""}
+
+_TOP_KEYS = ("name", "description", "kind", "unit", "contact_area_cm2", "dose", "point")
+_POINT_KEYS = ("name", "muscle", "side", "note")
+_PRESET_DIR = "protocols"
+
+
+class ProtocolError(Exception):
+    """A protocol that cannot be used. ``str()`` is one line, ``FILE:LINE: what is wrong``
+    (``FILE: what is wrong`` when no line applies), ready to show to the person editing it.
+    ``file``, ``line`` (1-based or None) and ``message`` are kept for programs."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = " ".join(message.split())
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {self.message}")
+
+
+@dataclass(frozen=True)
+class Dose:
+    """The dose for one trigger point, in the protocol's ``unit`` (a force or a pressure).
+
+    target_low, target_high: the band to hold (static, ischemic). For ``ppt_ramp`` there is
+        nothing to hold: the threshold is the measurement, target_high is the cut-off at
+        which the probe is lifted even without the button and target_low the lowest
+        plausible threshold (0 for none).
+    min_hold_s, max_hold_s: the shortest hold counted as a full dose and the longest one
+        advised. Releasing early is always allowed (the client may stop); it is recorded.
+    repetitions, rest_s: how many times the point is loaded, and the rest between them.
+    ramp_min, ramp_max: corridor for the rate of force application (``unit`` per second),
+        None where unbounded; both None means the ramp is not coached.
+    stop_on_button: the subject's button ends the trial (PPT) or the hold (any kind).
+    """
+
+    unit: str
+    target_low: float
+    target_high: float
+    min_hold_s: float = 0.0
+    max_hold_s: float = 60.0
+    repetitions: int = 1
+    rest_s: float = 0.0
+    ramp_min: float | None = None
+    ramp_max: float | None = None
+    stop_on_button: bool = True
+
+    def band_n(self, area_cm2: float = math.nan) -> tuple[float, float]:
+        """(low, high) of the target band in newtons; a pressure unit needs the contact area
+        in cm² (ValueError otherwise)."""
+        return (float(to_newtons(self.target_low, self.unit, area_cm2)),
+                float(to_newtons(self.target_high, self.unit, area_cm2)))
+
+    def ramp_n_per_s(self, area_cm2: float = math.nan) -> tuple[float, float] | None:
+        """(min, max) rate of force application in N/s, or None when the ramp is not coached.
+        An open side is 0 (no minimum) or ``inf`` (no maximum)."""
+        if self.ramp_min is None and self.ramp_max is None:
+            return None
+        low = 0.0 if self.ramp_min is None else self.ramp_min
+        high = math.inf if self.ramp_max is None else self.ramp_max
+        return (float(to_newtons(low, self.unit, area_cm2)),
+                float(to_newtons(high, self.unit, area_cm2)))
+
+
+_DOSE_KEYS = tuple(f.name for f in fields(Dose) if f.name != "unit")
+_DOSE_DEFAULTS = {f.name: f.default for f in fields(Dose) if f.name in _DOSE_KEYS}
+_REQUIRED_DOSE = ("target_low", "target_high")
+_OPTIONAL_DOSE = ("ramp_min", "ramp_max")  # may be absent (None); TOML cannot say "none"
+
+
+@dataclass(frozen=True)
+class TriggerPoint:
+    """One trigger point of the session: ``name`` is what the therapist calls it (defaults to
+    the muscle), ``side`` is "left", "right" or "" (midline / not applicable)."""
+
+    name: str
+    muscle: str
+    side: str
+    note: str
+    dose: Dose
+
+    @property
+    def label(self) -> str:
+        """Short label for screens and reports, e.g. "upper trapezius L"."""
+        return f"{self.name} {self.side[0].upper()}" if self.side else self.name
+
+
+@dataclass(frozen=True)
+class SessionProtocol:
+    """A session: trigger points in order, each with its dose.
+
+    ``unit`` is the display/target unit (canonical spelling); ``contact_area_cm2`` is the
+    contact area that turns force into pressure (required for a pressure unit, optional for a
+    force unit, where it only lets pressure be shown too). ``source_path`` says where the
+    protocol came from and takes no part in equality.
+    """
+
+    name: str
+    description: str
+    unit: str
+    contact_area_cm2: float | None
+    kind: str
+    points: tuple[TriggerPoint, ...]
+    source_path: str | None = field(default=None, compare=False)
+
+    @property
+    def _area(self) -> float:
+        return math.nan if self.contact_area_cm2 is None else self.contact_area_cm2
+
+    def band_n(self, point_index: int) -> tuple[float, float]:
+        """Target band of point ``point_index`` (0-based) in newtons."""
+        return self.points[point_index].dose.band_n(self._area)
+
+    def ramp_n_per_s(self, point_index: int) -> tuple[float, float] | None:
+        """Ramp corridor of point ``point_index`` (0-based) in N/s, or None."""
+        return self.points[point_index].dose.ramp_n_per_s(self._area)
+
+    def to_toml(self) -> str:
+        """The protocol as TOML that ``load_protocol`` reads back to an equal protocol.
+
+        The ``[dose]`` table gets, for each key, the value most points share; each point
+        lists only the keys where it differs."""
+        out = [f"# Session protocol for palpation-recorder. Units: {self.unit}.",
+               f"name = {_toml_str(self.name)}",
+               f"description = {_toml_str(self.description)}",
+               f"kind = {_toml_str(self.kind)}",
+               f"unit = {_toml_str(self.unit)}"]
+        if self.contact_area_cm2 is not None:
+            out.append(f"contact_area_cm2 = {_toml_value(self.contact_area_cm2)}")
+        defaults: dict[str, Any] = {}
+        for key in _DOSE_KEYS:
+            values = [getattr(p.dose, key) for p in self.points]
+            if key in _OPTIONAL_DOSE and None in values:
+                defaults[key] = None  # a point without it cannot override back to "none"
+            elif values:
+                defaults[key] = Counter(values).most_common(1)[0][0]
+        out += ["", "[dose]"]
+        out += [f"{k} = {_toml_value(v)}" for k, v in defaults.items() if v is not None]
+        for point in self.points:
+            out += ["", "[[point]]", f"name = {_toml_str(point.name)}",
+                    f"muscle = {_toml_str(point.muscle)}", f"side = {_toml_str(point.side)}"]
+            if point.note:
+                out.append(f"note = {_toml_str(point.note)}")
+            for key in _DOSE_KEYS:
+                value = getattr(point.dose, key)
+                if value != defaults.get(key) and value is not None:
+                    out.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------- loading
+
+def load_protocol(path_or_text: str | Path, *, source: str | None = None) -> SessionProtocol:
+    """Read and check a protocol from a file or from TOML text.
+
+    A ``Path`` is a file. A ``str`` is TOML text if it contains a newline, ``=`` or ``[``,
+    otherwise a file path. ``source`` names the text in error messages (default ``<text>``).
+    Raises ``ProtocolError`` for anything wrong, with the line to fix.
+    """
+    source_path: str | None = None
+    if isinstance(path_or_text, Path) or not any(c in path_or_text for c in "\n=["):
+        path = Path(path_or_text)
+        source_path = str(path)
+        label = source or str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ProtocolError(label, None, f"cannot read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ProtocolError(label, line, "not UTF-8 text (save the file as UTF-8)") from None
+    else:
+        text, label = path_or_text, source or "<text>"
+    return _parse(text, label, source_path)
+
+
+def _parse(text: str, label: str, source_path: str | None) -> SessionProtocol:
+    text = text.removeprefix("\ufeff")  # some editors start UTF-8 files with a BOM
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(exc, text, label) from None
+    return _Builder(data, _KeyLines(text), label).build(source_path)
+
+
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, label: str) -> ProtocolError:
+    """tomllib says "Msg (at line L, column C)"; make it "FILE:L: TOML syntax error: msg"."""
+    message = str(exc)
+    line: int | None = None
+    found = _TOML_AT.search(message)
+    if found:
+        line, column = int(found.group(1)), int(found.group(2))
+        message = f"{message[:found.start()]} (column {column})"
+    elif message.endswith("(at end of document)"):
+        line = max(1, len(text.splitlines()))
+        message = message.removesuffix("(at end of document)").strip() + " (at end of file)"
+    message = message[:1].lower() + message[1:]
+    return ProtocolError(label, line, f"TOML syntax error: {message}")
+
+
+# Where each key and table is written, so that semantic errors can point at a line.
+_BARE = r"[A-Za-z0-9_-]+"
+_PART = rf"""(?:{_BARE}|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_PATH = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_PATH})\s*\]")
+_KEY_RE = re.compile(rf"^\s*({_PATH})\s*=(.*)$")
+
+
+def _split_path(path: str) -> tuple[str, ...]:
+    parts = re.findall(_PART, path)
+    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+
+class _KeyLines:
+    """Line numbers of keys and table headers, from a light scan of the (valid) TOML text.
+
+    Tables are addressed as tuples: ``()`` top level, ``("dose",)``, ``("point", 3)`` for the
+    third ``[[point]]`` (1-based, as people count)."""
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[tuple, str], int] = {}
+        self.headers: dict[tuple, int] = {}
+        arrays: Counter[tuple] = Counter()
+        table: tuple = ()
+        in_string: str | None = None  # the delimiter of an open multi-line string
+        for number, line in enumerate(text.splitlines(), start=1):
+            if in_string:
+                if line.count(in_string) % 2 == 1:
+                    in_string = None
+                continue
+            header = _HEADER_RE.match(line)
+            if header:
+                path = _split_path(header.group(2))
+                if header.group(1) == "[[":
+                    arrays[path] += 1
+                    table = (*path, arrays[path])
+                    self.headers.setdefault(path, number)  # the array itself: its first entry
+                elif path[:1] and arrays[path[:1]]:  # [point.sub] refers to the last [[point]]
+                    table = (path[0], arrays[path[:1]], *path[1:])
+                else:
+                    table = path
+                self.headers.setdefault(table, number)
+                continue
+            key = _KEY_RE.match(line)
+            if key:
+                path = _split_path(key.group(1))
+                self.keys.setdefault(((*table, *path[:-1]), path[-1]), number)
+                for delim in ('"""', "'''"):
+                    if key.group(2).count(delim) % 2 == 1:
+                        in_string = delim
+
+    def line(self, table: tuple, key: str | None = None) -> int:
+        """The line of ``key`` in ``table``, else of the table ``table.key``, else of the
+        table's header, else 1."""
+        if key is not None:
+            if (table, key) in self.keys:
+                return self.keys[(table, key)]
+            if (*table, key) in self.headers:
+                return self.headers[(*table, key)]
+        while table:
+            if table in self.headers:
+                return self.headers[table]
+            table = table[:-1]
+        return 1
+
+
+def _suggest(key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Builder:
+    """Checks the parsed TOML and builds the protocol; every failure names its line."""
+
+    def __init__(self, data: dict[str, Any], lines: _KeyLines, label: str) -> None:
+        self.data, self.lines, self.label = data, lines, label
+
+    def fail(self, table: tuple, key: str | None, message: str) -> ProtocolError:
+        return ProtocolError(self.label, self.lines.line(table, key), message)
+
+    def where(self, table: tuple) -> str:
+        if not table:
+            return "at the top level"
+        if table[0] == "point":
+            return f"in [[point]] {table[1]}"
+        return f"in [{'.'.join(map(str, table))}]"
+
+    # -- typed getters ---------------------------------------------------------------------
+    def string(self, table: tuple, values: dict, key: str, default: str | None = None) -> str:
+        if key not in values:
+            if default is None:
+                raise self.fail(table, None, f"missing required key {key!r} {self.where(table)}")
+            return default
+        value = values[key]
+        if not isinstance(value, str):
+            raise self.fail(table, key, f"{key} must be text in quotes, not {_show(value)}")
+        return value.strip()
+
+    def number(self, table: tuple, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(table, key, f"{key} must be a number, not {_show(value)}")
+        if not math.isfinite(value):
+            raise self.fail(table, key, f"{key} must be a finite number, not {value}")
+        if value < 0:
+            raise self.fail(table, key, f"{key} must not be negative (got {value})")
+        return float(value)
+
+    def check_keys(self, table: tuple, values: dict, known: tuple[str, ...]) -> None:
+        for key in values:
+            if key not in known:
+                raise self.fail(table, key, f"unknown key {key!r} {self.where(table)}"
+                                f"{_suggest(key, known)}")
+
+    # -- the protocol ----------------------------------------------------------------------
+    def build(self, source_path: str | None) -> SessionProtocol:
+        data, top = self.data, ()
+        for key in data:
+            if key not in _TOP_KEYS:
+                hint = _suggest(key, _TOP_KEYS)
+                if key in _DOSE_KEYS:
+                    hint = " (dose keys go under [dose] or inside a [[point]])"
+                value = data[key]
+                tables = isinstance(value, list) and value and all(
+                    isinstance(v, dict) for v in value)
+                what = "table" if isinstance(value, dict) or tables else "key"
+                raise self.fail(top, key, f"unknown {what} {key!r} at the top level{hint}")
+        name = self.string(top, data, "name")
+        if not name:
+            raise self.fail(top, "name", "name must not be empty")
+        description = self.string(top, data, "description", "")
+        kind = self.string(top, data, "kind")
+        if kind not in KINDS:
+            raise self.fail(top, "kind", f"unknown kind {kind!r} (use one of "
+                            f"{', '.join(KINDS)}){_suggest(kind, KINDS)}")
+        unit = self.unit(self.string(top, data, "unit"))
+        area: float | None = None
+        if "contact_area_cm2" in data:
+            area = self.number(top, "contact_area_cm2", data["contact_area_cm2"])
+            if area == 0:
+                raise self.fail(top, "contact_area_cm2", "contact_area_cm2 must be above 0")
+        if area is None and is_pressure(unit):
+            raise self.fail(top, "unit", f"unit {unit} is a pressure: set contact_area_cm2 "
+                            "(e.g. 1.0 for a 1 cm² algometer tip, about 2 for a thumb)")
+
+        defaults = data.get("dose", {})
+        if not isinstance(defaults, dict):
+            raise self.fail(top, "dose", "dose must be a table: write [dose] and keys below it")
+        self.check_keys(("dose",), defaults, _DOSE_KEYS)
+        defaults = {k: (v, ("dose",)) for k, v in defaults.items()}
+
+        raw_points = data.get("point")
+        if raw_points is None:
+            raise self.fail(top, None, "no trigger points: add at least one [[point]] table")
+        if not isinstance(raw_points, list) or not all(isinstance(p, dict) for p in raw_points):
+            raise self.fail(top, "point", "point must be written as [[point]] tables")
+        if not raw_points:
+            raise self.fail(top, "point", "no trigger points: add at least one [[point]] table")
+        points = tuple(self.point(i, raw, unit, defaults) for i, raw in enumerate(raw_points, 1))
+        return SessionProtocol(name, description, unit, area, kind, points, source_path)
+
+    def unit(self, text: str) -> str:
+        try:
+            unit = canonical_unit(text)
+        except ValueError:
+            unit = None
+        if unit not in DISPLAY_UNITS:
+            raise self.fail((), "unit", f"unknown unit {text!r} (use one of "
+                            f"{', '.join(DISPLAY_UNITS)})")
+        return unit
+
+    def point(self, index: int, raw: dict, unit: str, defaults: dict) -> TriggerPoint:
+        table = ("point", index)
+        self.check_keys(table, raw, _POINT_KEYS + _DOSE_KEYS)
+        muscle = self.string(table, raw, "muscle", "")
+        name = self.string(table, raw, "name", "") or muscle
+        if not name:
+            raise self.fail(table, None, f"[[point]] {index} needs a muscle or a name")
+        side_text = self.string(table, raw, "side", "")
+        side = _SIDE_ALIASES.get(side_text.lower())
+        if side is None:
+            raise self.fail(table, "side", f"unknown side {side_text!r} in [[point]] {index} "
+                            "(use \"left\", \"right\" or \"\" for none)")
+        note = self.string(table, raw, "note", "")
+        merged = {**defaults, **{k: (v, table) for k, v in raw.items() if k in _DOSE_KEYS}}
+        return TriggerPoint(name, muscle, side, note, self.dose(index, name, unit, merged))
+
+    def dose(self, index: int, name: str, unit: str, merged: dict) -> Dose:
+        """``merged`` maps each dose key given to (value, table it was written in)."""
+        where = f"[[point]] {index} ({name})"
+        values: dict[str, Any] = {}
+        for key in _DOSE_KEYS:
+            if key not in merged:
+                if key in _REQUIRED_DOSE:
+                    raise self.fail(("point", index), None, f"{where} has no {key}: set it in "
+                                    "[dose] or in this point")
+                values[key] = _DOSE_DEFAULTS[key]
+                continue
+            value, table = merged[key]
+            if key == "stop_on_button":
+                if not isinstance(value, bool):
+                    raise self.fail(table, key, f"{key} must be true or false, not "
+                                    f"{_show(value)}")
+            elif key == "repetitions":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise self.fail(table, key, "repetitions must be a whole number of at "
+                                    f"least 1, not {_show(value)}")
+            else:
+                value = self.number(table, key, value)
+            values[key] = value
+
+        def order(low: str, high: str, what: str) -> None:
+            if values[low] is None or values[high] is None or values[low] <= values[high]:
+                return
+            # point at the key written closest to the point: that is where to look first
+            table, key = merged[low][1], low
+            if merged[high][1][:1] == ("point",):
+                table, key = merged[high][1], high
+            raise self.fail(table, key, f"{where}: {low} ({values[low]:g}) is above "
+                            f"{high} ({values[high]:g}); the {what} is upside down")
+
+        order("target_low", "target_high", "target band")
+        order("min_hold_s", "max_hold_s", "hold range")
+        order("ramp_min", "ramp_max", "ramp corridor")
+        if values["target_high"] == 0:
+            raise self.fail(merged["target_high"][1], "target_high",
+                            f"{where}: target_high must be above 0")
+        return Dose(unit=unit, **values)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value) if not isinstance(value, bool) else str(value).lower()
+
+
+# ---------------------------------------------------------------------------------- writing
+
+def _toml_str(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{ord(ch):04X}"))
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: bool | int | float | str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # finite floats only (checked on load); repr round-trips exactly
+    return _toml_str(value)
+
+
+# ---------------------------------------------------------------------------------- presets
+
+def _preset_files() -> dict[str, Any]:
+    folder = resources.files("recorder") / _PRESET_DIR
+    return {f.name.removesuffix(".toml"): f for f in folder.iterdir()
+            if f.name.endswith(".toml")}
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """(id, one-line description) of every protocol shipped with the package, sorted by id."""
+    out = []
+    for preset_id, _ in sorted(_preset_files().items()):
+        protocol = load_preset(preset_id)
+        first = (protocol.description.strip().splitlines() or [protocol.name])[0]
+        out.append((preset_id, first))
+    return out
+
+
+def load_preset(preset_id: str) -> SessionProtocol:
+    """A protocol shipped with the package, by id (``nmt-static``, ``ischemic``, ...)."""
+    files = _preset_files()
+    if preset_id not in files:
+        raise ProtocolError(preset_id, None, "no such preset (presets: "
+                            f"{', '.join(sorted(files))})")
+    resource = files[preset_id]
+    return _parse(resource.read_text(encoding="utf-8"), f"preset {preset_id}", str(resource))
+
+
+def resolve_protocol(name_or_path: str | Path) -> SessionProtocol:
+    """A preset id or a protocol file. A preset id wins unless the string looks like a path
+    (has a ``/`` or ends in ``.toml``); anything else must name an existing file.
+    ``ProtocolError`` says which presets exist when it is neither."""
+    if isinstance(name_or_path, Path):
+        return load_protocol(name_or_path)
+    text = name_or_path.strip()
+    looks_like_path = "/" in text or "\\" in text or text.lower().endswith(".toml")
+    presets = _preset_files()
+    if not looks_like_path and text in presets:
+        return load_preset(text)
+    if looks_like_path or Path(text).is_file():
+        return load_protocol(Path(text))
+    raise ProtocolError(text, None, "neither a preset nor a protocol file (presets: "
+                        f"{', '.join(sorted(presets))}; a file path should end in .toml)")

@@ -1,0 +1,461 @@
+"""Write one recording file from one writer thread: create the layout, go SWMR, append blocks.
+
+Every group, dataset and attribute of schema v1 is created before SWMR mode is switched on,
+because SWMR forbids creating objects later. Rows are appended in blocks (one resize per dataset
+per call); the caller flushes at least every 0.5 s, and what has been flushed survives a killed
+process. Unwritten rows read back as fill values (see recorder.events.fill_value), which is how
+readers find the end of an interrupted file.
+
+Disk space is checked before every append: when the disk (or the process's file-size limit) is
+about to run out, the writer records a "note" event, flushes, and refuses further data with
+RecordingFileError; the file can then still be closed and finalised normally. If a write fails
+anyway, HDF5 cannot close the file safely (h5py issue #914: a later close or exit segfaults), so
+the writer points HDF5's file descriptor at /dev/null, closes it, and leaves the file as it was
+at the last flush, for `palpation recover`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from recorder.events import (
+    CLOCK_PAIR_DTYPE,
+    EVENT_DTYPE,
+    HOLD_DTYPE,
+    LINK_STATS_DTYPE,
+    SAMPLE_KEYS,
+    TABLES,
+    Event,
+    Hold,
+    LinkStats,
+    Summary,
+    fill_value,
+    unwritten,
+)
+from schemas.validate import (
+    RecordingFileError,
+    event_kinds,
+    explain,
+    load_schema,
+    schema_objects,
+)
+
+try:
+    import resource
+except ImportError:  # Windows has no RLIMIT_FSIZE
+    resource = None
+
+LIBVER = ("v110", "v110")  # SWMR needs v110; the upper bound keeps files readable by HDF5 1.10+
+SAMPLE_CHUNK_BYTES = 64 * 1024
+TABLE_CHUNK_BYTES = 16 * 1024
+HEADROOM_BYTES = 640 * 1024  # one flush of new chunks (7 x 64 KiB, tables) + finalising
+MAX_ATTR_BYTES = 16 * 1024
+FORCE_DESCRIPTION = "force on the hand-held sensor's tip, in newtons"
+
+
+class RecordingWriter:
+    """Creates a recording file and appends to it; not thread-safe (one writer thread)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        session: dict[str, Any],
+        device: dict[str, Any],
+        calibration: dict[str, Any],
+        session_start: datetime | None = None,
+        software_version: str,
+    ) -> None:
+        """Create `path` (never overwriting) with the full layout, then switch to SWMR.
+
+        The metadata dicts hold the attributes of /session, /device and /calibration; missing
+        keys get their "unknown" value ("" or NaN or 0), unknown keys raise ValueError.
+        A naive `session_start` is taken as local time; None means now.
+        """
+        self.path = Path(path)
+        start = (session_start or datetime.now()).astimezone()
+        self.session_start = datetime.fromisoformat(start.isoformat(timespec="milliseconds"))
+        given = {
+            "/": {
+                "schema_version": load_schema()["schema_version"],
+                "session_start": self.session_start.isoformat(timespec="milliseconds"),
+                "software_version": software_version,
+                "finalised": 0,
+            },
+            "/session": _metadata("/session", session),
+            "/device": _metadata("/device", device),
+            "/calibration": _metadata("/calibration", calibration),
+            "/acquisition/force": {"description": FORCE_DESCRIPTION},
+            "/acquisition/force/data": {"resolution": _resolution(calibration, device)},
+        }
+        attrs = _layout_attrs(given)
+        self._f: h5py.File | None = None
+        self._ds: dict[str, h5py.Dataset] = {}
+        self._stopped: str | None = None  # why appends are refused, once they are
+        self._pending = 0  # bytes appended since the last flush
+        self._samples = 0
+        self._first_time = math.nan
+        self._last_time = math.nan
+        self._last_host_time = 0.0
+        self._gap_events = 0
+        self._holds = 0
+        self._last_stats: LinkStats | None = None
+
+        taken = f"{self.path} exists; recordings are never overwritten"
+        if self.path.exists():
+            raise RecordingFileError(taken)
+        if not self.path.parent.is_dir():
+            why = "is not a folder" if self.path.parent.exists() else "does not exist"
+            raise RecordingFileError(f"cannot create {self.path}: {self.path.parent} {why}")
+        if shutil.disk_usage(self.path.parent).free < HEADROOM_BYTES:
+            raise RecordingFileError(f"cannot create {self.path}: disk full")
+        try:
+            self._f = h5py.File(self.path, "x", libver=LIBVER)
+        except FileExistsError:
+            raise RecordingFileError(taken) from None
+        except OSError as exc:
+            raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
+        try:
+            self._create_layout(attrs)
+            self._f.swmr_mode = True
+            self._f.flush()
+        except (OSError, RuntimeError) as exc:
+            self._detach()
+            self.path.unlink(missing_ok=True)
+            raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
+
+    # ---- appending ---------------------------------------------------------------------
+
+    def append_samples(
+        self,
+        *,
+        data: np.ndarray,
+        timestamps: np.ndarray,
+        raw_counts: np.ndarray,
+        device_tick_us: np.ndarray,
+        sequence: np.ndarray,
+        host_time: np.ndarray,
+        flags: np.ndarray,
+    ) -> None:
+        """Append one block of samples: seven 1-D arrays of the same length (≥100 rows is best).
+
+        Arrays are converted to the file's dtypes: integer columns take any integers that fit
+        (else ValueError), float columns take numbers. Rows holding a fill value in a column
+        other than `data` (a NaN time, INT32_MIN counts, flags 255...) raise ValueError.
+        """
+        given = {
+            "data": data,
+            "timestamps": timestamps,
+            "raw_counts": raw_counts,
+            "device_tick_us": device_tick_us,
+            "sequence": sequence,
+            "host_time": host_time,
+            "flags": flags,
+        }
+        columns = {
+            name: _column(name, values, self._sample_ds(name).dtype)
+            for name, values in given.items()
+        }
+        lengths = {len(c) for c in columns.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"sample arrays differ in length: {sorted(lengths)}")
+        rows = lengths.pop()
+        if rows == 0:
+            return
+        for name in SAMPLE_KEYS:
+            bad = np.flatnonzero(unwritten(columns[name]))
+            if bad.size:
+                raise ValueError(
+                    f"{name}[{bad[0]}] = {columns[name][bad[0]]} is reserved for unwritten rows"
+                )
+        with self._writing(sum(c.nbytes for c in columns.values())):
+            for name, values in columns.items():
+                _append(self._sample_ds(name), values)
+        if self._samples == 0:
+            self._first_time = float(columns["timestamps"][0])
+        self._samples += rows
+        self._last_time = float(columns["timestamps"][-1])
+        self._last_host_time = float(columns["host_time"][-1])
+
+    def append_events(self, events: list[Event]) -> None:
+        """Append events; their kinds must be among those RECORDING.md lists."""
+        known = event_kinds()
+        unknown = sorted({e.kind for e in events} - set(known))
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {unknown}; known: {', '.join(known)}")
+        rows = self._table_rows("/events", [e.to_row() for e in events], EVENT_DTYPE)
+        if rows.size:
+            with self._writing(rows.nbytes):
+                _append(self._ds["/events"], rows)
+            self._gap_events += int(np.count_nonzero(rows["kind"] == b"gap"))
+
+    def append_clock_pair(self, host_time: float, device_tick_us: int) -> None:
+        """Record that the device clock read `device_tick_us` at host session time `host_time`."""
+        rows = self._table_rows(
+            "/acquisition/clock_pairs", [(host_time, device_tick_us)], CLOCK_PAIR_DTYPE
+        )
+        with self._writing(rows.nbytes):
+            _append(self._ds["/acquisition/clock_pairs"], rows)
+        self._last_host_time = max(self._last_host_time, float(host_time))
+
+    def append_link_stats(self, stats: LinkStats) -> None:
+        """Append one row of cumulative link counters; the last row feeds the summary."""
+        rows = self._table_rows("/acquisition/link_stats", [stats.to_row()], LINK_STATS_DTYPE)
+        with self._writing(rows.nbytes):
+            _append(self._ds["/acquisition/link_stats"], rows)
+        self._last_stats = stats
+        self._last_host_time = max(self._last_host_time, float(stats.host_time))
+
+    def append_holds(self, holds: list[Hold]) -> None:
+        """Append analysed holds."""
+        rows = self._table_rows("/holds", [h.to_row() for h in holds], HOLD_DTYPE)
+        if rows.size:
+            with self._writing(rows.nbytes):
+                _append(self._ds["/holds"], rows)
+            self._holds += len(rows)
+
+    def flush(self) -> None:
+        """Make everything appended so far durable and visible to SWMR readers."""
+        if self._f is None:
+            self._refuse()
+        with self._io():
+            self._f.flush()
+        self._pending = 0
+
+    # ---- closing -----------------------------------------------------------------------
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Flush, leave SWMR mode, write /summary and set finalised=1.
+
+        The summary is computed from what was written; keys given in `summary` (names of
+        recorder.events.Summary fields) replace the computed values. Closing twice does
+        nothing; after a failed write the file is left unfinalised (run recover on it).
+        """
+        if self._f is None:
+            return
+        values = asdict(self._summary())
+        unknown = sorted(set(summary or {}) - set(values))
+        if unknown:
+            raise ValueError(f"unknown summary field(s) {unknown}")
+        values.update(summary or {})
+        spec = {a["name"]: a for a in _object_spec("/summary")["attrs"]}
+        typed = {name: _typed(spec[name], value, "/summary") for name, value in values.items()}
+        with self._io():
+            self._f.flush()
+            self._f.close()
+        try:
+            self._f = h5py.File(self.path, "r+", libver=LIBVER)
+        except OSError as exc:
+            self._f, self._ds = None, {}
+            raise RecordingFileError(f"cannot finalise {self.path}: {explain(exc)}") from None
+        with self._io():
+            self._f["/summary"].attrs.update(typed)
+            self._f.attrs["finalised"] = np.int8(1)
+            self._f.close()
+        self._f, self._ds = None, {}
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _create_layout(self, attrs: dict[str, dict[str, Any]]) -> None:
+        """Every group and dataset of the schema, with the attributes from _layout_attrs."""
+        for spec in schema_objects():
+            where = spec["path"]
+            if spec["kind"] == "group":
+                obj = self._f["/"] if where == "/" else self._f.create_group(where)
+            else:
+                dtype = TABLES[where][0] if where in TABLES else np.dtype(spec["dtype"])
+                chunk = SAMPLE_CHUNK_BYTES if spec.get("per_sample") else TABLE_CHUNK_BYTES
+                obj = self._f.create_dataset(
+                    where,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=dtype,
+                    chunks=(max(1, chunk // dtype.itemsize),),
+                    fillvalue=fill_value(dtype),
+                )
+                self._ds[where] = obj
+            for name, value in attrs[where].items():
+                obj.attrs[name] = value
+
+    def _sample_ds(self, name: str) -> h5py.Dataset:
+        if self._f is None:
+            self._refuse()
+        return self._ds[f"/acquisition/force/{name}"]
+
+    def _table_rows(self, where: str, rows: list[tuple], dtype: np.dtype) -> np.ndarray:
+        """Rows as a structured array; a non-finite key field (time) raises ValueError."""
+        array = np.array(rows, dtype=dtype)
+        key = TABLES[where][1]
+        if np.any(unwritten(array[key])):
+            raise ValueError(f"{where}: {key} must be a finite number")
+        return array
+
+    @contextlib.contextmanager
+    def _writing(self, nbytes: int) -> Iterator[None]:
+        """Guard an append of `nbytes`: refuse when stopped or when the disk is nearly full."""
+        if self._stopped or self._f is None:
+            self._refuse()
+        if self._room() < 2 * (self._pending + nbytes) + HEADROOM_BYTES:
+            self._stop_disk_full()
+        with self._io():
+            yield
+        self._pending += nbytes
+
+    @contextlib.contextmanager
+    def _io(self) -> Iterator[None]:
+        """Turn an h5py failure into RecordingFileError after detaching the file."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            self._stopped = f"cannot write {self.path}: {explain(exc)}"
+            self._detach()
+            raise RecordingFileError(self._stopped) from exc
+
+    def _room(self) -> int:
+        """Bytes the file may still grow by: free disk space, and RLIMIT_FSIZE if set."""
+        room = shutil.disk_usage(self.path.parent).free
+        if resource is not None:
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            if limit != resource.RLIM_INFINITY:
+                room = min(room, limit - self._f.id.get_filesize())
+        return room
+
+    def _stop_disk_full(self) -> None:
+        """Record why the recording ends, flush, and refuse further data."""
+        note = Event(self._last_host_time, "note", text="recording stopped: disk full")
+        with self._io():
+            _append(self._ds["/events"], np.array([note.to_row()], dtype=EVENT_DTYPE))
+            self._f.flush()
+        self._pending = 0
+        self._stopped = f"cannot write {self.path}: disk full"
+        self._refuse()
+
+    def _refuse(self) -> None:
+        raise RecordingFileError(self._stopped or f"{self.path}: recording already closed")
+
+    def _detach(self) -> None:
+        """Close a file HDF5 failed to write without letting it write (or crash) again."""
+        if self._f is None:
+            return
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, self._f.id.get_vfd_handle())
+            os.close(null)
+        with contextlib.suppress(OSError, RuntimeError):
+            self._f.close()
+        self._f, self._ds = None, {}
+
+    def _summary(self) -> Summary:
+        return Summary.compute(
+            samples=self._samples,
+            first_time=self._first_time,
+            last_time=self._last_time,
+            gap_events=self._gap_events,
+            last_stats=self._last_stats,
+            holds=self._holds,
+            session_end=datetime.now(self.session_start.tzinfo).isoformat(
+                timespec="milliseconds"
+            ),
+        )
+
+
+def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
+    start = ds.shape[0]
+    ds.resize((start + len(rows),))
+    ds[start:] = rows
+
+
+def _column(name: str, values: Any, dtype: np.dtype) -> np.ndarray:
+    """`values` as a 1-D array of `dtype`, refusing conversions that would change values."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {array.shape}")
+    if array.size == 0:
+        return array.astype(dtype)
+    if dtype.kind in "iu":
+        if array.dtype.kind not in "iub":
+            raise TypeError(f"{name}: expected integers, got {array.dtype}")
+        info = np.iinfo(dtype)
+        if array.min() < info.min or array.max() > info.max:
+            raise ValueError(f"{name}: values outside the range of {dtype}")
+        return array.astype(dtype, copy=False)
+    return array.astype(dtype, casting="same_kind", copy=False)
+
+
+def _object_spec(where: str) -> dict[str, Any]:
+    return next(o for o in schema_objects() if o["path"] == where)
+
+
+def _metadata(where: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a metadata group: given values, or the type's 'unknown' value."""
+    specs = {a["name"]: a for a in _object_spec(where)["attrs"]}
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {', '.join(specs)}")
+    values = {}
+    for name, spec in specs.items():
+        value = given.get(name)
+        if "value" in spec and value is not None and value != spec["value"]:
+            raise ValueError(f"{where}: {name} must be {spec['value']!r}, got {value!r}")
+        values[name] = _unknown(spec["type"]) if value is None else value
+    return values
+
+
+def _unknown(kind: str) -> Any:
+    if kind == "str":
+        return ""
+    if kind.endswith("[]"):
+        return np.zeros(0)
+    return math.nan if kind.startswith("float") else 0
+
+
+def _layout_attrs(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Typed values of every attribute present from creation on, by HDF5 path."""
+    attrs: dict[str, dict[str, Any]] = {}
+    for spec in schema_objects():
+        where = spec["path"]
+        attrs[where] = {
+            a["name"]: _typed(a, a["value"] if "value" in a else given[where][a["name"]], where)
+            for a in spec["attrs"]
+            if a.get("presence", "always") == "always"
+        }
+    return attrs
+
+
+def _typed(spec: dict[str, Any], value: Any, where: str) -> Any:
+    """`value` as the schema's attribute type; strings over 16 KiB raise ValueError."""
+    kind = spec["type"]
+    if kind == "str":
+        text = str(value)
+        if len(text.encode("utf-8")) > MAX_ATTR_BYTES:
+            raise ValueError(f"{where}: {spec['name']} is over {MAX_ATTR_BYTES} bytes")
+        return text
+    try:
+        if kind.endswith("[]"):
+            return np.asarray(value, dtype=kind.removesuffix("[]")).reshape(-1)
+        return np.dtype(kind).type(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where}: {spec['name']}: cannot store {value!r} as {kind}") from None
+
+
+def _resolution(calibration: dict[str, Any], device: dict[str, Any]) -> float:
+    """Newtons per count: the slope of a linear calibration, else 1 / counts_per_newton."""
+    coefficients = np.asarray(calibration.get("coefficients", ()), dtype=np.float64).reshape(-1)
+    if calibration.get("source") != "none" and len(coefficients) == 2:
+        slope = abs(float(coefficients[1]))
+        if math.isfinite(slope) and slope > 0:
+            return slope
+    per_newton = float(device.get("counts_per_newton", math.nan))
+    return 1.0 / per_newton if math.isfinite(per_newton) and per_newton > 0 else math.nan
+

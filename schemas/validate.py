@@ -1,0 +1,238 @@
+"""Check an HDF5 file against the palpation recording schema (recording-v1.json).
+
+`validate(path)` is what `palpation validate` runs. The smaller checks it is built from are
+shared with the reader: opening a file a crashed writer left behind, identity (schema name and
+version), layout (groups, datasets, dtypes, attributes) and equal per-sample lengths. Every
+problem is reported as a RecordingFileError with a one-line message naming the file and the
+HDF5 path, because the people running this are therapists, not HDF5 experts.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import os
+import re
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+SCHEMA_FILE = "recording-v1.json"
+
+
+class RecordingFileError(Exception):
+    """A recording file cannot be created, written or read; str() is one line, what and where."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """The machine-readable schema shipped with this package."""
+    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
+
+
+def schema_objects(kind: str | None = None) -> list[dict[str, Any]]:
+    """The schema's groups and datasets in file order, optionally only one kind."""
+    return [o for o in load_schema()["objects"] if kind is None or o["kind"] == kind]
+
+
+def per_sample_paths() -> list[str]:
+    """HDF5 paths of the per-sample datasets, which always have the same length."""
+    return [o["path"] for o in schema_objects("dataset") if o.get("per_sample")]
+
+
+def event_kinds() -> list[str]:
+    """The event kinds this schema version defines."""
+    return [k["kind"] for k in load_schema()["event_kinds"]]
+
+
+def supported_major() -> int:
+    """Major schema version this code reads and writes."""
+    return int(load_schema()["schema_version"].split(".")[0])
+
+
+def os_error_code(exc: BaseException) -> int | None:
+    """The errno behind an h5py error; h5py sometimes has it only inside the message."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = re.search(r"errno = (\d+)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def explain(exc: BaseException) -> str:
+    """A few words on why an h5py call failed: the OS error if there is one, else HDF5's reason
+    (the text inside "Unable to open file (...)")."""
+    code = os_error_code(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full"
+    if code:
+        return os.strerror(code)
+    text = " ".join(str(exc).split())
+    inner = re.fullmatch(r"[^(]*\((.*)\)", text)
+    return inner.group(1) if inner else text
+
+
+def open_hdf5(path: str | Path) -> h5py.File:
+    """Open a recording read-only, including one an interrupted writer left behind.
+
+    A writer killed in SWMR mode leaves the file marked "open for write" and HDF5 refuses a
+    normal open; such a file is opened as a SWMR reader, which is how its flushed rows stay
+    reachable. HDF5 checks for truncation before that mark, so these files are whole up to their
+    last flush. Nothing else gets the SWMR treatment: on damaged metadata HDF5's SWMR reader
+    retries with ever longer sleeps and would hang.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RecordingFileError(f"{p}: no such file")
+    try:
+        hdf5 = h5py.is_hdf5(p)
+    except OSError as exc:
+        raise RecordingFileError(f"{p}: cannot read ({explain(exc)})") from None
+    if not hdf5:
+        raise RecordingFileError(f"{p}: not an HDF5 file")
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        if "already open for write" not in str(exc):
+            state = "cannot open" if os_error_code(exc) else "damaged or truncated HDF5 file"
+            raise RecordingFileError(f"{p}: {state} ({explain(exc)})") from None
+    try:
+        return h5py.File(p, "r", swmr=True)
+    except OSError as exc:
+        raise RecordingFileError(f"{p}: damaged HDF5 file ({explain(exc)})") from None
+
+
+def is_finalised(f: h5py.File) -> bool:
+    """True when the writer closed the file normally."""
+    try:
+        return int(f.attrs.get("finalised", 0)) == 1
+    except (TypeError, ValueError):
+        return False
+
+
+def check_identity(f: h5py.File, path: str | Path) -> str:
+    """Refuse foreign files and files of a newer major schema version; return schema_version."""
+    name = f.attrs.get("schema_name")
+    expected = load_schema()["schema_name"]
+    if name is None:
+        raise RecordingFileError(f"{path}: not a palpation recording (no schema_name attribute)")
+    if _text(name) != expected:
+        raise RecordingFileError(f"{path}: not a palpation recording (schema_name {_text(name)!r})")
+    version = _text(f.attrs.get("schema_version", ""))
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
+    if not match or int(match.group(1)) < supported_major():
+        raise RecordingFileError(f"{path}: /: unsupported schema_version {version!r}")
+    if int(match.group(1)) > supported_major():
+        raise RecordingFileError(
+            f"{path}: written by a newer palpation (schema {version}); upgrade palpation"
+        )
+    return version
+
+
+def check_layout(f: h5py.File, path: str | Path, *, finalised: bool) -> None:
+    """Every group, dataset and attribute of the schema, with the right types.
+
+    Attributes marked presence "finalised" are required only when `finalised` is true.
+    """
+    for spec in load_schema()["objects"]:
+        where = spec["path"]
+        obj = f.get(where)
+        wanted = h5py.Group if spec["kind"] == "group" else h5py.Dataset
+        if not isinstance(obj, wanted):
+            state = "missing" if obj is None else f"not a {spec['kind']}"
+            raise RecordingFileError(f"{path}: {where}: {spec['kind']} {state}")
+        if spec["kind"] == "dataset":
+            _check_dataset(obj, spec, f"{path}: {where}")
+        for attr in spec["attrs"]:
+            presence = attr.get("presence", "always")
+            required = presence == "always" or (presence == "finalised" and finalised)
+            if attr["name"] in obj.attrs:
+                _check_attr(obj.attrs[attr["name"]], attr, f"{path}: {where}")
+            elif required:
+                raise RecordingFileError(f"{path}: {where}: attribute {attr['name']!r} missing")
+
+
+def check_lengths(f: h5py.File, path: str | Path) -> None:
+    """All per-sample datasets hold the same number of rows."""
+    paths = per_sample_paths()
+    reference = len(f[paths[0]])
+    for where in paths[1:]:
+        if len(f[where]) != reference:
+            raise RecordingFileError(
+                f"{path}: {where}: length {len(f[where])}, expected {reference} "
+                f"(as {paths[0]})"
+            )
+
+
+def validate(path: str | Path) -> None:
+    """Raise RecordingFileError unless `path` is a complete, finalised recording of schema v1."""
+    with open_hdf5(path) as f:
+        check_identity(f, path)
+        if not is_finalised(f):
+            raise RecordingFileError(
+                f"{path}: recording not finalised (interrupted?); run `palpation recover {path}`"
+            )
+        try:
+            check_layout(f, path, finalised=True)
+            check_lengths(f, path)
+        except (OSError, RuntimeError) as exc:
+            raise RecordingFileError(f"{path}: damaged HDF5 file ({explain(exc)})") from None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    if dtype.names:
+        return "compound(" + ", ".join(f"{n}:{_dtype_name(dtype[n])}" for n in dtype.names) + ")"
+    return f"S{dtype.itemsize}" if dtype.kind == "S" else dtype.name
+
+
+def _check_dataset(ds: h5py.Dataset, spec: dict[str, Any], where: str) -> None:
+    if ds.ndim != spec["rank"]:
+        raise RecordingFileError(f"{where}: rank {ds.ndim}, expected {spec['rank']}")
+    if spec["dtype"] == "compound":
+        expected = np.dtype([(fld["name"], fld["dtype"]) for fld in spec["fields"]])
+    else:
+        expected = np.dtype(spec["dtype"])
+    if ds.dtype != expected:
+        raise RecordingFileError(
+            f"{where}: dtype {_dtype_name(ds.dtype)}, expected {_dtype_name(expected)}"
+        )
+
+
+def _check_attr(value: Any, spec: dict[str, Any], where: str) -> None:
+    name, kind = spec["name"], spec["type"]
+    text = isinstance(value, str | bytes)
+    arr = np.asarray(value)
+    got = "str" if text else _dtype_name(arr.dtype) + ("[]" if arr.ndim else "")
+    if kind == "str":
+        ok = text
+    else:
+        rank = 1 if kind.endswith("[]") else 0
+        ok = not text and arr.ndim == rank and arr.dtype == np.dtype(kind.removesuffix("[]"))
+    if not ok:
+        raise RecordingFileError(f"{where}: attribute {name!r} has type {got}, expected {kind}")
+    if "value" in spec and (_text(value) if kind == "str" else value) != spec["value"]:
+        raise RecordingFileError(
+            f"{where}: attribute {name!r} is {_text(value)!r}, expected {spec['value']!r}"
+        )
+    if spec.get("format") == "iso8601":
+        try:
+            stamp = datetime.fromisoformat(_text(value))
+        except ValueError:
+            stamp = None
+        if stamp is None or stamp.tzinfo is None:
+            raise RecordingFileError(
+                f"{where}: attribute {name!r} is {_text(value)!r}, "
+                "expected an ISO-8601 time with UTC offset"
+            )
+

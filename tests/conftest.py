@@ -1,0 +1,67 @@
+"""Shared helpers for tests that run the real command and the real simulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def palpation_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "recorder.cli", *args]
+
+
+def run_palpation(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(palpation_cmd(*args), capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kw)
+
+
+class Simulator:
+    """``palpation simulate`` in a subprocess; its device path is the first stdout line."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.link = tmp_path / "sensor"
+        self.report = tmp_path / "sim-report.json"
+        self.truth = tmp_path / "sim-truth.json"
+        self.proc = subprocess.Popen(
+            palpation_cmd("simulate", "--link", str(self.link), "--report", str(self.report),
+                          "--truth", str(self.truth), *args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        self.path = self.proc.stdout.readline().strip()
+        assert self.path.startswith("/dev/"), self.proc.stderr.read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    sims = []
+
+    def start(*args: str) -> Simulator:
+        sims.append(Simulator(tmp_path, *args))
+        return sims[-1]
+
+    yield start
+    for s in sims:
+        s.stop()
+
+
+def wait_until(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,163 @@
+"""Headless recording end to end: the real simulator on a pty, the real bridge, real files."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import subprocess
+import time
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from recorder.reader import open_recording
+from schemas.validate import validate
+from tests.conftest import ROOT, palpation_cmd, run_palpation, wait_until
+
+
+def events_of(rec, kind):
+    return [e for e in rec.events if e.kind == kind]
+
+
+def test_record_simulated_sensor_headless(tmp_path):
+    out = tmp_path / "s.h5"
+    r = run_palpation("record", "--simulate", "--headless", "--duration", "3", "--out", str(out),
+                      "--trainee", "Ana", "--sim-rate", "500")
+    assert r.returncode == 0, r.stderr
+    assert "samples" in r.stdout
+    validate(out)
+    rec = open_recording(out)
+    assert rec.finalised and rec.session["trainee"] == "Ana"
+    n = len(rec.force)
+    assert 1200 <= n <= 1600  # 3 s at 500 Hz, less start-up
+    assert (np.diff(rec.sequence) == 1).all()
+    assert np.allclose(np.diff(rec.timestamps), 1 / 500, atol=2e-6)
+    assert (np.diff(rec.host_time) >= 0).all()
+    assert rec.device["device_id"] == "SIM-0001" and rec.device["link"] == "palpation-v1"
+    # tared at the start: the simulated therapist is at rest, so force starts near zero
+    assert abs(np.median(rec.force[:200])) < 0.2
+    kinds = [e.kind for e in rec.events]
+    assert kinds[0] in ("tare", "record_start") and "record_stop" in kinds
+    info = run_palpation("info", str(out), "--json")
+    assert info.returncode == 0
+    summary = json.loads(info.stdout)
+    assert summary["samples"] == n and summary["gaps"] == 0 and summary["crc_errors"] == 0
+
+
+def test_corruption_and_drops_are_counted_exactly(tmp_path, simulator):
+    sim = simulator("--rate", "2000", "--corrupt", "0.0005", "--drop", "0.01", "--seed", "5")
+    out = tmp_path / "faults.h5"
+    r = run_palpation("record", "--port", str(sim.link), "--out", str(out), "--duration", "4",
+                      "--headless")
+    assert r.returncode == 0, r.stderr
+    sim.stop()
+    report = json.loads(sim.report.read_text())
+    rec = open_recording(out)
+    gaps = events_of(rec, "gap")
+    stats = rec.link_stats[-1]
+    assert report["dropped_fault"] > 20 and report["corrupted_bytes"] > 20
+    assert stats["crc_errors"] > 0
+    # every frame the device produced is either in the file or counted as missing
+    span = int(rec.sequence[-1] - rec.sequence[0] + 1)
+    assert len(rec.force) + sum(e.value for e in gaps) == span
+    assert stats["missing_frames"] == sum(e.value for e in gaps)
+    # frames lost only to the --drop fault and to corruption, never more
+    assert stats["missing_frames"] <= report["dropped_fault"] + report["corrupted_bytes"]
+
+
+def test_unplug_and_replug_continue_the_same_recording(tmp_path, simulator):
+    sim = simulator("--rate", "1000", "--disconnect-after", "1.5", "--reappear-after", "1.0")
+    out = tmp_path / "replug.h5"
+    r = run_palpation("record", "--port", str(sim.link), "--out", str(out), "--duration", "5",
+                      "--headless")
+    assert r.returncode == 0, r.stderr
+    rec = open_recording(out)
+    lost, back = events_of(rec, "disconnect"), events_of(rec, "reconnect")
+    assert len(lost) == 1 and len(back) == 1
+    assert 0.8 <= back[0].time - lost[0].time <= 2.0
+    after = rec.timestamps > back[0].time
+    assert after.sum() > 1000  # ~2.5 s at 1 kHz after the replug, same file
+    assert (np.diff(rec.timestamps) > 0).all() and (np.diff(rec.sequence) >= 1).all()
+    assert rec.link_stats[-1]["reconnects"] == 1
+
+
+def test_sigkill_leaves_a_readable_file_with_all_but_the_last_second(tmp_path, simulator):
+    for attempt, kill_after in enumerate((1.3, 2.1, 2.9)):
+        sim = simulator("--rate", "1000", "--seed", str(attempt))
+        out = tmp_path / f"killed{attempt}.h5"
+        proc = subprocess.Popen(palpation_cmd("record", "--port", str(sim.link), "--out",
+                                              str(out), "--headless"),
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert wait_until(out.exists, 10)
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+        killed_at = datetime.now().astimezone()
+        proc.wait(10)
+        sim.stop()
+        rec = open_recording(out)
+        assert not rec.finalised
+        recorded_until = (killed_at - rec.session_start).total_seconds()
+        assert rec.host_time[-1] >= recorded_until - 1.0
+        assert (np.diff(rec.sequence) == 1).all()
+        r = run_palpation("validate", str(out))
+        assert r.returncode != 0 and "recover" in r.stderr
+        r = run_palpation("recover", str(out))
+        assert r.returncode == 0, r.stderr
+        validate(out)
+        assert len(open_recording(out).force) == len(rec.force)
+
+
+def test_ctrl_c_stops_cleanly_and_finalises(tmp_path, simulator):
+    sim = simulator()
+    out = tmp_path / "int.h5"
+    proc = subprocess.Popen(palpation_cmd("record", "--port", str(sim.link), "--out", str(out),
+                                          "--headless"),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_until(out.exists, 10)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    validate(out)
+    assert open_recording(out).finalised
+
+
+def limit_file_size():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+
+def test_full_disk_stops_with_a_clear_message_and_keeps_what_was_written(tmp_path, simulator):
+    sim = simulator("--rate", "10000")
+    out = tmp_path / "full.h5"
+    proc = subprocess.run(palpation_cmd("record", "--port", str(sim.link), "--out", str(out),
+                                        "--headless", "--duration", "20"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          preexec_fn=limit_file_size)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("palpation: error: recording stopped") and str(out) in lines[-1]
+    rec = open_recording(out)
+    assert len(rec.force) > 5000
+    assert (np.diff(rec.sequence) == 1).all()
+
+
+@pytest.mark.parametrize("where", ["missing-dir/x.h5", "exists.h5"])
+def test_unusable_output_path_is_refused(tmp_path, where):
+    (tmp_path / "exists.h5").write_bytes(b"precious")
+    r = run_palpation("record", "--simulate", "--headless", "--duration", "1",
+                      "--out", str(tmp_path / where))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "palpation: error:" in r.stderr
+    assert (tmp_path / "exists.h5").read_bytes() == b"precious"
+
+
+def test_port_that_is_not_a_device_is_refused(tmp_path):
+    r = run_palpation("record", "--port", str(tmp_path / "ttyNONE"), "--out",
+                      str(tmp_path / "x.h5"), "--headless")
+    assert r.returncode == 1 and "cannot open serial port" in r.stderr
+    assert not (tmp_path / "x.h5").exists()

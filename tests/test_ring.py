@@ -1,0 +1,56 @@
+"""The screen's ring buffer: wrap-around, oversize pushes, peeking without consuming."""
+
+import threading
+
+import numpy as np
+
+from recorder.ring import RingBuffer
+
+
+def push(ring, a, b):
+    t = np.arange(a, b, dtype=float)
+    ring.push(t, t * 2, (np.arange(a, b) % 2).astype(np.uint8))
+
+
+def test_latest_after_wrap_is_in_order():
+    ring = RingBuffer(10)
+    for a in range(0, 37, 3):
+        push(ring, a, a + 3)
+    v = ring.latest()
+    assert v.time.tolist() == list(range(29, 39)) and v.total == 39
+    assert (v.force == v.time * 2).all()
+    assert ring.latest(4).time.tolist() == [35, 36, 37, 38]
+    assert ring.latest().total == 39  # peeking does not consume
+
+
+def test_push_larger_than_capacity_keeps_newest():
+    ring = RingBuffer(8)
+    push(ring, 0, 3)
+    push(ring, 3, 30)
+    assert ring.latest().time.tolist() == list(range(22, 30)) and ring.total == 30
+
+
+def test_since():
+    ring = RingBuffer(100)
+    push(ring, 0, 50)
+    assert ring.since(45.5).time.tolist() == [46, 47, 48, 49]
+
+
+def test_concurrent_reader_sees_consistent_blocks():
+    ring = RingBuffer(1000)
+    done = threading.Event()
+    bad = []
+
+    def reader():
+        while not done.is_set():
+            v = ring.latest(500)
+            if len(v.time) > 1 and not (np.diff(v.time) == 1).all():
+                bad.append(v.time)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    for a in range(0, 200_000, 777):
+        push(ring, a, a + 777)
+    done.set()
+    th.join(10)
+    assert not bad
