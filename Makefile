@@ -3,20 +3,34 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= demo-$(shell date +%Y%m%d-%H%M%S).h5
+# Libraries Qt needs to draw (offscreen too); present on desktops, often absent on servers.
+QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+# No screen: the window draws offscreen (the demo then records headless).
+HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
-.PHONY: install demo test lint bench bench-decode bench-e2e
+.PHONY: install system-deps demo test lint bench bench-decode bench-e2e
 
 $(STAMP): pyproject.toml
+	$(MAKE) system-deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[gui,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+system-deps:
+	@missing=$$(for p in $(QT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing $$missing"; \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install the Qt runtime libraries: $$missing"; fi; \
+	fi
+
 demo: $(STAMP)
-	$(VENV)/bin/palpation record --simulate --headless --duration 30 --out $(DEMO)
-	$(VENV)/bin/palpation info $(DEMO)
+	$(VENV)/bin/palpation record --simulate $(HEADLESS) --duration 60 --out $(DEMO)
 
 test: $(STAMP)
 	$(PY) -m pytest

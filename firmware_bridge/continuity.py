@@ -15,6 +15,7 @@ import numpy as np
 
 SEQ_MOD = 1 << 16
 TICK_MOD = 1 << 32
+QUICK_MAX = 256  # blocks up to this size try the plain-Python path first
 
 
 @dataclass
@@ -58,6 +59,9 @@ class ContinuityTracker:
             return Unwrapped(np.empty(0, np.int64), np.empty(0, np.int64))
         seq = seq.astype(np.int64)
         tick = tick.astype(np.int64)
+        quick = self._contiguous(seq, tick) if len(seq) <= QUICK_MAX else None
+        if quick is not None:
+            return quick
         if self._wire is None:
             prev_wire, prev_un = (int(seq[0]) - 1, int(tick[0])), (int(seq[0]) - 1, int(tick[0]))
         else:
@@ -65,7 +69,10 @@ class ContinuityTracker:
         dseq = np.diff(seq, prepend=prev_wire[0]) % SEQ_MOD
         dtick = np.diff(tick, prepend=prev_wire[1]) % TICK_MOD
         gaps, restarts = [], []
-        for i in np.flatnonzero((dseq != 1) | (dtick >= TICK_MOD // 2)).tolist():
+        odd = (dseq != 1) | (dtick >= TICK_MOD // 2)
+        if self.nominal_rate_hz > 0:  # a step of 1 with a long pause: whole turns were lost
+            odd |= dtick > (SEQ_MOD // 2) * 1e6 / self.nominal_rate_hz
+        for i in np.flatnonzero(odd).tolist():
             d, dt = int(dseq[i]), int(dtick[i])
             if dt >= TICK_MOD // 2:
                 restarts.append(i)
@@ -85,6 +92,35 @@ class ContinuityTracker:
         self.missing_frames += sum(g.missing for g in gaps)
         self.restart_count += len(restarts)
         return Unwrapped(seq_un, tick_un, gaps, restarts)
+
+    def _contiguous(self, seq: np.ndarray, tick: np.ndarray) -> Unwrapped | None:
+        """The usual block (no gap, no wrap of the tick) unwrapped with plain Python on
+        lists: a slow sensor's block is a handful of samples, where numpy's per-call cost
+        is most of the work."""
+        if self._wire is None:
+            return None
+        last_seq, last_tick = self._wire
+        seqs, ticks = seq.tolist(), tick.tolist()
+        prev = last_seq
+        for v in seqs:
+            if v - prev not in (1, 1 - SEQ_MOD):
+                return None
+            prev = v
+        prev = last_tick
+        for v in ticks:
+            if v < prev:
+                return None
+            prev = v
+        n = len(seqs)
+        if (self.nominal_rate_hz > 0
+                and (ticks[-1] - last_tick) * self.nominal_rate_hz / 1e6 > n + SEQ_MOD // 2):
+            return None  # the counter looks contiguous but whole turns of it were lost
+        seq_base, tick_base = self._unwrapped
+        seq_un = np.arange(seq_base + 1, seq_base + 1 + n, dtype=np.int64)
+        tick_un = tick - last_tick + tick_base
+        self._wire = (seqs[-1], ticks[-1])
+        self._unwrapped = (seq_base + n, ticks[-1] - last_tick + tick_base)
+        return Unwrapped(seq_un, tick_un)
 
     def _period_us(self) -> int:
         return round(1e6 / self.nominal_rate_hz) if self.nominal_rate_hz > 0 else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -66,8 +67,7 @@ class SessionOptions:
     ring_seconds: float = 120.0
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
     handshake_s: float = 3.0
-    flush_s: float = 0.5
-    drain_s: float = 0.2
+    drain_s: float = 0.5  # the writer appends and flushes this often (crash loses < 1 s)
 
 
 @dataclass
@@ -308,7 +308,7 @@ class RecordingSession:
         5 % as the target reference."""
         low, high = self.band_n(point_index)
         if not math.isfinite(high):
-            return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=math.inf)
+            return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
         target = None if low > 0 else 0.2 * high
         return HoldConfig.for_band(low, high, target_n=target)
 
@@ -483,6 +483,8 @@ class RecordingSession:
 
     def _button_events(self, flags: np.ndarray, timestamps: np.ndarray, first: int) -> None:
         pressed = (flags & FLAG_BUTTON).astype(np.int8)
+        if not self._last_flag and not pressed.any():
+            return
         change = np.flatnonzero(np.diff(pressed, prepend=self._last_flag))
         self._last_flag = int(pressed[-1])
         for i in change.tolist():
@@ -502,9 +504,9 @@ class RecordingSession:
     # ---- writer thread ------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        """Drain the queue every ``drain_s`` into block appends; flush every ``flush_s``."""
+        """Every ``drain_s``: everything queued becomes one block append per dataset, then a
+        flush, so a killed process loses at most the last ``drain_s`` of data."""
         writer = self._writer
-        last_flush = time.monotonic()
         done = False
         try:
             while not done:
@@ -540,9 +542,7 @@ class RecordingSession:
                     writer.append_link_stats(row)
                 if holds:
                     writer.append_holds(holds)
-                if done or time.monotonic() - last_flush >= self.options.flush_s:
-                    writer.flush()
-                    last_flush = time.monotonic()
+                writer.flush()
         except (RecordingFileError, OSError) as exc:
             self.error = f"recording stopped: {exc}"
             self._recording = False

@@ -65,3 +65,13 @@ def test_tick_wrap_is_unwrapped():
     out = ContinuityTracker(1000.0).feed(seq, tick)
     assert (np.diff(out.tick_us) == 1000).all()
     assert out.tick_us[-1] > 2**32
+
+
+def test_loss_of_exactly_one_counter_turn_is_not_mistaken_for_contiguity():
+    seq, tick = wire(200_000, rate=100_000.0)
+    keep = np.ones(200_000, bool)
+    keep[5000:5000 + 65_536] = False  # the counter after the outage looks like the next one
+    t = ContinuityTracker(100_000.0)
+    first = t.feed(seq[:5000], tick[:5000])
+    rest = t.feed(seq[keep][5000:], tick[keep][5000:])
+    assert not first.gaps and [g.missing for g in rest.gaps] == [65_536]
