@@ -8,7 +8,7 @@ QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
-.PHONY: install system-deps demo test lint bench bench-decode bench-e2e
+.PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window
 
 $(STAMP): pyproject.toml
 	$(MAKE) system-deps
@@ -39,10 +39,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: bench-decode bench-e2e
+bench: bench-decode bench-e2e bench-window
 
 bench-decode: $(STAMP)
 	$(PY) bench/bench_decode.py
 
 bench-e2e: $(STAMP)
 	$(PY) bench/bench_e2e.py
+
+bench-window: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_window.py

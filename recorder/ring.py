@@ -7,6 +7,7 @@ depends on this buffer: the writer has its own lossless queue.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import dataclass
 
@@ -62,7 +63,12 @@ class RingBuffer:
             return RingView(self._time[idx], self._force[idx], self._flags[idx], self._total)
 
     def since(self, t: float) -> RingView:
-        """Samples with time >= t that are still held."""
-        view = self.latest()
-        i = int(np.searchsorted(view.time, t, side="left"))
-        return RingView(view.time[i:], view.force[i:], view.flags[i:], view.total)
+        """Samples with time >= t that are still held; copies only those."""
+        with self._lock:
+            held = min(self._total, self.capacity)
+            first = (self._total - held) % self.capacity
+            times = self._time
+            cap = self.capacity
+            skip = bisect.bisect_left(range(held), t, key=lambda i: times[(first + i) % cap])
+            idx = (first + np.arange(skip, held)) % cap
+            return RingView(self._time[idx], self._force[idx], self._flags[idx], self._total)

@@ -65,3 +65,4 @@ def wait_until(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # real windows, drawn without a screen

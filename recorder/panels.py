@@ -1,0 +1,176 @@
+"""The coaching panels shared by the live window and review: pressure against time since the
+hold began, for one trigger point (large) and for every point (small multiples).
+
+Drawing rules from ANCHORS.md: pen width 1, numpy arrays to ``setData``, no OpenGL; earlier
+holds are decimated once when they end, so a frame only redraws what changed. Axis ranges are
+set explicitly and only grow, and there are no grid lines: a grid is painted by the axes
+across the whole plot, so every new sample would repaint the axes and their text, which costs
+more than the curves. Qt comes only through ``pyqtgraph.Qt``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from recorder.decimate import peak_decimate
+
+HISTORY_POINTS = 800  # per finished hold
+LIVE_POINTS = 1500  # per live curve and frame
+
+COLORS = {
+    "background": "#111418",
+    "band": (46, 160, 67, 60),
+    "window": (88, 166, 255, 28),
+    "history": (200, 200, 200, 90),
+    "reference": (255, 170, 60, 200),
+    "current": "#ffffff",
+    "selected": (255, 220, 90, 255),
+    "in_band": "#2ea043",
+    "below": "#58a6ff",
+    "above": "#f85149",
+    "complete": "#a371f7",
+    "overtime": "#f85149",
+    "idle": "#8b949e",
+}
+
+
+@dataclass
+class DoseView:
+    """What a panel shades, in the display unit: the band and the min/max hold window."""
+
+    band: tuple[float, float]
+    min_hold_s: float
+    max_hold_s: float
+
+
+def hold_curve(t: np.ndarray, y: np.ndarray, start: float,
+               max_points: int = HISTORY_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """A hold as (seconds since its start, value), decimated for drawing."""
+    return peak_decimate(t - start, y, max_points)
+
+
+class HoldPlot(pg.PlotWidget):
+    """Pressure (y) against time since the hold began (x): the target band and the min/max
+    hold window shaded, earlier holds faded, a reference overlaid, the current hold bright."""
+
+    def __init__(self, title: str = "", unit: str = "N", small: bool = False) -> None:
+        super().__init__(background=COLORS["background"])
+        self.small = small
+        item = self.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        self.setMouseEnabled(x=False, y=False)
+        if title:
+            self.setTitle(title, color="#c9d1d9", size="9pt" if small else "13pt")
+        if small:
+            item.hideAxis("bottom")
+            item.getAxis("left").setWidth(28)
+        else:
+            item.setLabel("bottom", "time since the hold began", units="s")
+            item.setLabel("left", "pressure" if unit not in ("N", "kgf", "lbf") else "force",
+                          units=unit)
+        self.band = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                        brush=pg.mkBrush(COLORS["band"]), pen=pg.mkPen(None))
+        self.window = pg.LinearRegionItem(orientation="vertical", movable=False,
+                                          brush=pg.mkBrush(COLORS["window"]), pen=pg.mkPen(None))
+        self.addItem(self.window)
+        self.addItem(self.band)
+        self._history: list[pg.PlotDataItem] = []
+        self._reference: list[pg.PlotDataItem] = []
+        self.current = self.plot(pen=pg.mkPen(COLORS["current"], width=1))
+        self.current.setZValue(10)
+        self._x_max = 25.0
+        self._y_max = 1.0
+
+    def set_dose(self, dose: DoseView | None) -> None:
+        if dose is None or not all(map(math.isfinite, dose.band)):
+            self.band.hide()
+            self.window.hide()
+            return
+        self.band.setRegion(dose.band)
+        self.window.setRegion((dose.min_hold_s, dose.max_hold_s))
+        self.band.show()
+        self.window.show()
+        self._x_max = max(self._x_max, dose.max_hold_s * 1.15)
+        self._y_max = max(self._y_max, dose.band[1] * 1.4)
+        self._apply_range()
+
+    def set_history(self, curves: list[tuple[np.ndarray, np.ndarray]],
+                    selected: int | None = None) -> None:
+        """Earlier holds at this point, faded; ``selected`` (review) drawn highlighted."""
+        self._history = self._replace(self._history, curves, COLORS["history"])
+        if selected is not None and 0 <= selected < len(self._history):
+            self._history[selected].setPen(pg.mkPen(COLORS["selected"], width=1))
+            self._history[selected].setZValue(5)
+        self._grow(curves)
+
+    def set_reference(self, curves: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self._reference = self._replace(self._reference, curves, COLORS["reference"],
+                                        style=QtCore.Qt.PenStyle.DashLine)
+        self._grow(curves)
+
+    def set_current(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.current.setData(x, y)
+        if len(x):
+            self._grow([(x, y)])
+
+    def _replace(self, items: list, curves: list, color, style=None) -> list:
+        for item in items:
+            self.removeItem(item)
+        pen = pg.mkPen(color, width=1)
+        if style is not None:
+            pen.setStyle(style)
+        return [self.plot(x, y, pen=pen) for x, y in curves]
+
+    def _grow(self, curves: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        changed = False
+        for x, y in curves:
+            if len(x) and x[-1] > self._x_max:
+                self._x_max, changed = float(x[-1]) * 1.1, True
+            if len(y) and np.nanmax(y) > self._y_max:
+                self._y_max, changed = float(np.nanmax(y)) * 1.1, True
+        if changed:
+            self._apply_range()
+
+    def _apply_range(self) -> None:
+        self.setXRange(0, self._x_max, padding=0)
+        self.setYRange(0, self._y_max, padding=0)
+
+
+class SmallMultiples(QtWidgets.QWidget):
+    """One small HoldPlot per trigger point, the current one framed."""
+
+    def __init__(self, labels: list[str], unit: str, columns: int = 6) -> None:
+        super().__init__()
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        self.plots = []
+        for i, label in enumerate(labels):
+            plot = HoldPlot(label, unit, small=True)
+            plot.setMinimumHeight(110)
+            grid.addWidget(plot, i // columns, i % columns)
+            self.plots.append(plot)
+        self._current = -1
+
+    def set_current(self, index: int) -> None:
+        if index == self._current:
+            return
+        for i, plot in enumerate(self.plots):
+            plot.setStyleSheet("border: 2px solid #e3b341;" if i == index else "border: none;")
+        self._current = index
+
+
+def big_label(size_pt: int, bold: bool = True) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel("")
+    font = QtGui.QFont()
+    font.setPointSize(size_pt)
+    font.setBold(bold)
+    label.setFont(font)
+    label.setStyleSheet("color: #e6edf3;")
+    return label
