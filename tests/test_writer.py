@@ -136,7 +136,7 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert rec.session_start == start
     assert rec.software_version == "0.1.0-test"
     assert rec.session == {"trainee": "Zoë", "instructor": "Ana", "site": "", "protocol": "",
-                           "notes": "ü", "contact_area_cm2": 1.0}
+                           "protocol_toml": "", "notes": "ü", "contact_area_cm2": 1.0}
     assert rec.device["usb_identity"] == "2341:0043 SN123" and rec.device["adc_bits"] == 12
     assert rec.device["model"] == "" and math.isnan(rec.device["nominal_rate_hz"])
     np.testing.assert_array_equal(rec.calibration["coefficients"], [0.5, 0.01, 1e-6])
