@@ -30,7 +30,7 @@ import psutil  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
-from recorder.panels import hold_curve  # noqa: E402
+from recorder.panels import hold_curve, quiet_offscreen_warnings  # noqa: E402
 from recorder.session import RecordingSession, SessionOptions  # noqa: E402
 from recorder.session_protocol import load_preset  # noqa: E402
 from recorder.window import LiveWindow  # noqa: E402
@@ -58,6 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=15.0)
     args = ap.parse_args()
+    quiet_offscreen_warnings()
     app = pg.mkQApp("bench")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -20,8 +20,8 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from recorder.decimate import peak_decimate
 
-HISTORY_POINTS = 800  # per finished hold
-LIVE_POINTS = 1500  # per live curve and frame
+HISTORY_POINTS = 500  # per finished hold (faded: fewer points than pixels is fine)
+LIVE_POINTS = 1000  # per live curve and frame
 
 COLORS = {
     "background": "#111418",
