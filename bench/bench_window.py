@@ -7,7 +7,7 @@ the simulator (its own process, over a pty) through the real session. Qt's offsc
 sample's arrival at the host (the read that delivers it) to the end of the first frame that
 paints it (p50, p99), and the CPU of the recorder process (window + serial reader + writer)
 as % of one core. Before arrival, the link batches reads: at 1 kHz a sample waits up to the
-link's batch_s (20 ms) in the kernel's buffer; that is the price of a 2 % reader.
+link's batch_s (25 ms) in the kernel's buffer; that is the price of a 2 % reader.
 
     QT_QPA_PLATFORM=offscreen python bench/bench_window.py [--seconds 15]
 """

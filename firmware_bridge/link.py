@@ -50,7 +50,7 @@ class SerialLink:
     """Owns the port and the reader thread; ``write`` may be called from any thread."""
 
     def __init__(self, path: str, listener: LinkListener, *, baudrate: int = 921600,
-                 batch_s: float = 0.020, reconnect: bool = True,
+                 batch_s: float = 0.025, reconnect: bool = True,
                  retry_s: float = 0.25) -> None:
         self.path = path
         self.listener = listener

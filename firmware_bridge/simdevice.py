@@ -205,8 +205,8 @@ class SimulatedSensor:
 
     def __init__(self, *, profile: str = "expert", rate_hz: float = 1000.0, seed: int = 0,
                  drop: float = 0.0, device_id: str = "SIM-0001", ascii: bool = False,
-                 dose: Dose | None = None) -> None:
-        self.therapist = Therapist(profile, dose=dose, seed=seed)
+                 dose: Dose | None = None, load: AppliedLoad | None = None) -> None:
+        self.therapist = load if load is not None else Therapist(profile, dose=dose, seed=seed)
         self.adc = AdcModel(seed=seed)
         self.rate_hz = rate_hz
         self.seed = seed
@@ -223,11 +223,12 @@ class SimulatedSensor:
         return device
 
     def truth(self) -> dict:
-        """The therapist's ground truth plus how to line it up with a recording: therapist
-        time t is device tick ``therapist_origin_tick_us`` + t·10⁶ of the first power-up."""
+        """The therapist's ground truth (none under a fixed load) plus how to line it up with
+        a recording: therapist time t is device tick ``therapist_origin_tick_us`` + t·10⁶ of
+        the first power-up."""
         offset = self.devices[0].therapist_offset if self.devices else None
         return {
-            **self.therapist.truth_dict(),
+            **(self.therapist.truth_dict() if isinstance(self.therapist, Therapist) else {}),
             "rate_hz": self.rate_hz,
             "adc": {"offset_counts": self.adc.offset_counts,
                     "counts_per_newton": self.adc.counts_per_newton,
@@ -235,3 +236,17 @@ class SimulatedSensor:
                     "noise_counts": self.adc.noise_counts, "bits": self.adc.bits},
             "therapist_origin_tick_us": None if offset is None else round(-offset * 1e6),
         }
+
+
+class AppliedLoad:
+    """A known, steady load on the simulated sensor instead of a therapist: what a person
+    calibrating puts on it (masses, a reference gauge). Set ``force_n`` between readings."""
+
+    def __init__(self, force_n: float = 0.0) -> None:
+        self.force_n = force_n
+
+    def force(self, t) -> np.ndarray:
+        return np.full(np.shape(t), self.force_n, dtype=np.float64)
+
+    def button(self, t) -> np.ndarray:
+        return np.zeros(np.shape(t), dtype=bool)

@@ -299,7 +299,11 @@ class Calibration:
 
     def check(self, source: str = "calibration") -> None:
         """Raise CalibrationError if this record would not load back (same checks as loading)."""
-        Calibration.from_dict(json.loads(self.to_json()), source)
+        try:
+            text = self.to_json()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CalibrationError(f"{source}: cannot be written as JSON ({exc})") from None
+        Calibration.from_dict(json.loads(text), source)
 
     # ---- use -----------------------------------------------------------------------------
 
@@ -401,7 +405,7 @@ def calibration_filename(cal: Calibration) -> str:
 
 def save_calibration(cal: Calibration, directory: str | Path | None = None) -> Path:
     """Check `cal`, then write it atomically into calibration_dir() (or `directory`)."""
-    cal.check()
+    cal.check(f"calibration {cal.id}")
     folder = Path(directory) if directory is not None else calibration_dir()
     target = folder / calibration_filename(cal)
     text = cal.to_json() + "\n"

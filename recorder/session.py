@@ -31,6 +31,7 @@ from firmware_bridge.frames import (
     CMD_STOP,
     CMD_TARE,
     FLAG_BUTTON,
+    FLAG_SATURATED,
     Ack,
     DeviceInfo,
     FrameDecoder,
@@ -38,6 +39,7 @@ from firmware_bridge.frames import (
 )
 from firmware_bridge.link import SerialLink
 from recorder import __version__
+from recorder.calibration import Calibration, find_calibration, warnings_for
 from recorder.events import Event, LinkStats
 from recorder.events import Hold as HoldRow
 from recorder.ring import RingBuffer
@@ -63,6 +65,9 @@ class SessionOptions:
     metadata: dict = field(default_factory=dict)
     protocol: SessionProtocol | None = None
     contact_area_cm2: float = math.nan  # overrides the protocol's
+    display_unit: str | None = None  # overrides the protocol's unit on screen
+    calibration: Calibration | None = None  # default: the newest saved for this device
+    use_saved_calibration: bool = True
     auto_advance: bool = True  # next trigger point once a point's repetitions are done
     ring_seconds: float = 120.0
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
@@ -109,6 +114,9 @@ class RecordingSession:
         self.lines = AsciiLineDecoder(options.ascii_unit) if self.ascii else None
         self.tracker = ContinuityTracker()
         self.device_info: DeviceInfo | None = None
+        self.calibration: Calibration | None = None
+        self.warnings: list[str] = []  # known at the start (calibration)
+        self.live_warnings: dict[str, str] = {}  # conditions now: saturated, range, drift
         self.ring: RingBuffer | None = None
         self.stopped = threading.Event()
         self.error: str | None = None
@@ -192,6 +200,26 @@ class RecordingSession:
         self._zero = float(ack.value) if ack is not None and ack.ok else 0.0
         cpn = self.device_info.counts_per_newton
         self._scale = 1.0 / cpn if cpn and math.isfinite(cpn) else 1.0
+        self._choose_calibration()
+
+    def _choose_calibration(self) -> None:
+        """The given calibration, else the newest saved for this device, else the factory
+        scale; what a user should know about the choice goes to ``warnings``."""
+        info = self.device_info
+        cal = self.options.calibration
+        if cal is None and self.options.use_saved_calibration:
+            problems: list[str] = []
+            cal = find_calibration(info.device_id, self._link.usb_identity, problems=problems)
+            self.warnings += [f"unreadable calibration skipped: {p}" for p in problems]
+        self.calibration = cal
+        if cal is not None:
+            self.warnings += warnings_for(cal, device=info.as_attrs())
+        elif math.isfinite(info.counts_per_newton):
+            self.warnings.append(f"no calibration for {info.device_id}: force uses the "
+                                 "device's factory scale (palpation calibrate)")
+        else:
+            self.warnings.append(f"no calibration for {info.device_id} and no factory scale: "
+                                 "the force column holds tared counts (palpation calibrate)")
 
     def _await(self, kind: type, deadline: float):
         while True:
@@ -218,21 +246,30 @@ class RecordingSession:
             "counts_per_newton": ASCII_COUNTS_PER_NEWTON}
         device.update(link="ascii" if self.ascii else "palpation-v1", port=self.options.port,
                       usb_identity=self._link.usb_identity)
-        if self.ascii:
-            source, coefficients = "device", [0.0, self._scale]
-        elif self.device_info and math.isfinite(self.device_info.counts_per_newton):
-            source, coefficients = "factory", [-self._zero * self._scale, self._scale]
+        if self.calibration is not None:
+            calibration = self.calibration.recording_attrs(zero_counts=self._zero)
         else:
-            source, coefficients = "none", [-self._zero, 1.0]
-        calibration = {"source": source, "calibration_id": "", "model": "polynomial",
-                       "coefficients": np.asarray(coefficients, dtype=np.float64),
-                       "unit": "N", "json": ""}
+            calibration = self._scale_attrs()
         self._writer = RecordingWriter(
             self.options.out, session=self.options.metadata, device=device,
             calibration=calibration, session_start=self._session_start,
             software_version=__version__)
         if not self.ascii:
             self._post(Event(0.0, "tare", value=self._zero, text="counts at zero load"))
+        for warning in self.warnings:
+            self._post(Event(0.0, "note", text=f"warning: {warning}"))
+
+    def _scale_attrs(self) -> dict:
+        """The /calibration attributes without a calibration record: a plain scale."""
+        if self.ascii:
+            source, coefficients = "device", [0.0, self._scale]
+        elif self.device_info and math.isfinite(self.device_info.counts_per_newton):
+            source, coefficients = "factory", [-self._zero * self._scale, self._scale]
+        else:
+            source, coefficients = "none", [-self._zero, 1.0]
+        return {"source": source, "calibration_id": "", "model": "polynomial",
+                "coefficients": np.asarray(coefficients, dtype=np.float64), "unit": "N",
+                "json": ""}
 
     def stop(self) -> dict:
         """Stop streaming, drain the queue into the file and finalise it; returns the
@@ -421,7 +458,7 @@ class RecordingSession:
         un = self.tracker.feed(block.seq, block.tick)
         host = host_time - self._t0
         timestamps = self._timestamps(un.tick_us, un.restarts, host)
-        force = (block.raw.astype(np.float64) - self._zero) * self._scale
+        force = self.to_newtons(block.raw)
         self._deliver(force, timestamps, block.raw, un.tick_us, un.sequence, block.flags, host)
         for gap in un.gaps:
             self._post(Event(float(timestamps[gap.index]), "gap", value=gap.missing,
@@ -436,8 +473,32 @@ class RecordingSession:
         seq = np.arange(self._samples, self._samples + n, dtype=np.int64)
         tick = np.full(n, round(host * 1e6), dtype=np.int64)
         raw = np.round(readings.force_n * ASCII_COUNTS_PER_NEWTON).astype(np.int32)
-        self._deliver(readings.force_n, np.full(n, host), raw, tick, seq,
+        self._deliver(self.to_newtons(raw), np.full(n, host), raw, tick, seq,
                       np.zeros(n, np.uint8), host)
+
+    def to_newtons(self, raw: np.ndarray) -> np.ndarray:
+        """Raw counts to newtons, tared: the calibration's curve, else the plain scale."""
+        if self.calibration is not None:
+            zero = self._zero_force
+            return self.calibration.force(raw) - zero
+        return (raw.astype(np.float64) - self._zero) * self._scale
+
+    @property
+    def tare_counts(self) -> float:
+        """Raw counts at zero load (the latest tare)."""
+        return self._zero_counts
+
+    @property
+    def _zero(self) -> float:
+        """The tare: raw counts at zero load. Setting it also evaluates the calibration at
+        that count once, so that each sample costs one polynomial evaluation."""
+        return self._zero_counts
+
+    @_zero.setter
+    def _zero(self, counts: float) -> None:
+        self._zero_counts = counts
+        cal = getattr(self, "calibration", None)
+        self._zero_force = float(cal.force(counts)) if cal is not None else 0.0
 
     def _timestamps(self, tick_us: np.ndarray, restarts: list[int], host: float) -> np.ndarray:
         """Device clock mapped to session seconds, re-anchored at each device epoch."""
@@ -460,6 +521,7 @@ class RecordingSession:
             self._samples += n
         self._button_events(flags, timestamps, first)
         self._track_holds(timestamps, force)
+        self._watch(force, flags, host)
         if self.paused:
             return
         with self._lock:
@@ -480,6 +542,28 @@ class RecordingSession:
             self._last_periodic = host
             self._queue.put(("clock", (host, int(tick[-1]))))
             self._post(self._link_stats())
+
+    def _watch(self, force: np.ndarray, flags: np.ndarray, host: float) -> None:
+        """Conditions a user must hear about while they last: a saturated sensor, force
+        beyond the calibrated range, a resting force that has drifted from the tare (judged
+        only between holds). Each new episode is also written to the file as a note."""
+        now: dict[str, str] = {}
+        if (flags & FLAG_SATURATED).any():
+            now["saturated"] = "sensor saturated: the reading is at the ADC's limit"
+        cal = self.calibration
+        if cal is not None and float(force.max()) > cal.range["max_n"] * 1.02:
+            now["range"] = f"force above the calibrated range ({cal.range['max_n']:.0f} N)"
+        if self.live_hold is not None or len(force) < 8:
+            if "drift" in self.live_warnings:
+                now["drift"] = self.live_warnings["drift"]
+        else:
+            rest = float(np.median(force))
+            limit = max(0.5, 0.03 * self.band_n()[1]) if self.protocol else 0.5
+            if abs(rest) > limit:
+                now["drift"] = f"tare drift: at rest the sensor reads {rest:+.1f} N (press T)"
+        for kind in now.keys() - self.live_warnings.keys():
+            self._post(Event(host, "note", text=f"warning: {now[kind]}"))
+        self.live_warnings = now
 
     def _button_events(self, flags: np.ndarray, timestamps: np.ndarray, first: int) -> None:
         pressed = (flags & FLAG_BUTTON).astype(np.int8)

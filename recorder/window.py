@@ -45,6 +45,7 @@ HELP = """Keys
   M           mark
   0–9, +      pain rating 0–9, + is 10
   B           blind trial: hide all feedback (recording goes on)
+  C           calibration in use, its warnings, tare
   H / F1      this help                 Esc / Q  stop and close"""
 
 CUE_COLORS = {
@@ -121,7 +122,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.session = session
         self.screenshot = screenshot
         protocol = session.protocol
-        self.unit = protocol.unit if protocol is not None else "N"
+        self.unit = session.options.display_unit or (protocol.unit if protocol else "N")
         self.per_unit = 1.0 / newtons_per_unit(self.unit, session.contact_area_cm2)
         self.labels = [p.label for p in protocol.points] if protocol is not None else ["hold"]
         self.clock = FrameClock()
@@ -191,6 +192,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: #8b949e; font-size: 11pt;")
         outer.addWidget(self.status)
+        self.warning_label = QtWidgets.QLabel("")
+        self.warning_label.setStyleSheet(f"color: {COLORS['above']}; font-size: 12pt;")
+        outer.addWidget(self.warning_label)
         self.resize(1600, 1000)
 
     def _dose_view(self, index: int) -> DoseView | None:
@@ -324,6 +328,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         if st.error:
             text = f"ERROR: {st.error}"
         self._set("status", self.status, text)
+        warnings = [*self.session.warnings, *self.session.live_warnings.values()]
+        self._set("warnings", self.warning_label, "⚠ " + "   ⚠ ".join(warnings) if warnings
+                  else "")
 
     def _set(self, key: str, label: QtWidgets.QLabel, text: str, color: str | None = None) -> None:
         """Change a label only when its text changes (re-layout is what costs)."""
@@ -363,6 +370,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             s.add_event("pain", value=10.0)
         elif key == k.Key_B:
             s.set_blind(not s.blind)
+        elif key == k.Key_C:
+            CalibrationDialog(s, self).open()
         elif key in (k.Key_H, k.Key_F1):
             self._help = not self._help
             self.help_label.setVisible(self._help)
@@ -370,6 +379,49 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.close()
         else:
             super().keyPressEvent(event)
+
+
+class CalibrationDialog(QtWidgets.QDialog):
+    """What converts counts to newtons in this session, what to distrust about it, and a
+    tare button. Calibrating is `palpation calibrate`; a session keeps one calibration so
+    that the file's force column has one meaning (`palpation recalibrate` changes it later)."""
+
+    def __init__(self, session: RecordingSession, parent: QtWidgets.QWidget) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Calibration")
+        self.session = session
+        layout = QtWidgets.QVBoxLayout(self)
+        self.text = QtWidgets.QLabel(self.describe())
+        self.text.setStyleSheet("font-family: monospace; font-size: 12pt;")
+        layout.addWidget(self.text)
+        buttons = QtWidgets.QHBoxLayout()
+        tare = QtWidgets.QPushButton("Tare now (T)")
+        tare.clicked.connect(session.tare)
+        close = QtWidgets.QPushButton("Close")
+        close.clicked.connect(self.accept)
+        buttons.addWidget(tare)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+
+    def describe(self) -> str:
+        s = self.session
+        cal = s.calibration
+        info = s.device_info
+        if cal is not None:
+            r, m = cal.range, cal.metrics
+            lines = [f"calibration  {cal.id[:8]} ({cal.model}), made {cal.created[:10]}",
+                     f"valid range  {r['min_n']:.1f} .. {r['max_n']:.1f} N",
+                     f"max residual {m['max_residual_pct_fs']:.2f} % of full scale",
+                     f"nonlinearity {m['nonlinearity_pct_fs']:.2f} % of full scale"]
+        elif info is not None and math.isfinite(info.counts_per_newton):
+            lines = [f"factory scale {info.counts_per_newton:g} counts per N (uncalibrated)"]
+        else:
+            lines = ["no calibration: force is tared counts"]
+        lines.append(f"tare         {s.tare_counts:.0f} counts")
+        warnings = [*s.warnings, *s.live_warnings.values()]
+        lines += [f"warning      {w}" for w in warnings]
+        lines.append("calibrate: palpation calibrate --port PORT (then --calibration FILE)")
+        return "\n".join(lines)
 
 
 def run_live(session: RecordingSession, duration: float | None = None,

@@ -10,7 +10,7 @@ import time
 
 import pyqtgraph as pg
 import pytest
-from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest
+from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 
 from firmware_bridge.simdevice import SimulatedSensor
 from firmware_bridge.simserve import PtyServer
@@ -92,7 +92,12 @@ def test_window_draws_live_data_and_keys_become_events(live):
     assert "PAUSED" in window.status.text()
     QtTest.QTest.keyClick(window, Key.Key_Space)
     QtTest.QTest.keyClick(window, Key.Key_T)
-    spin(0.5)
+    QtTest.QTest.keyClick(window, Key.Key_C)
+    spin(0.3)
+    (dialog,) = [d for d in window.findChildren(QtWidgets.QDialog) if d.isVisible()]
+    assert "tare" in dialog.text.text() and "counts" in dialog.text.text()
+    dialog.accept()
+    spin(0.3)
     window.close()
     session.stop()
     rec = open_recording(out)
