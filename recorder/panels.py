@@ -55,17 +55,27 @@ def hold_curve(t: np.ndarray, y: np.ndarray, start: float,
     return peak_decimate(t - start, y, max_points)
 
 
-class HoldPlot(pg.PlotWidget):
-    """Pressure (y) against time since the hold began (x): the target band and the min/max
-    hold window shaded, earlier holds faded, a reference overlaid, the current hold bright."""
+class StillPlot(pg.PlotWidget):
+    """A plot for an instrument: no menu, no buttons, no mouse panning, the target band."""
 
-    def __init__(self, title: str = "", unit: str = "N", small: bool = False) -> None:
+    def __init__(self) -> None:
         super().__init__(background=COLORS["background"])
-        self.small = small
         item = self.getPlotItem()
         item.setMenuEnabled(False)
         item.hideButtons()
         self.setMouseEnabled(x=False, y=False)
+        self.band = pg.LinearRegionItem(orientation="horizontal", movable=False,
+                                        brush=pg.mkBrush(COLORS["band"]), pen=pg.mkPen(None))
+
+
+class HoldPlot(StillPlot):
+    """Pressure (y) against time since the hold began (x): the target band and the min/max
+    hold window shaded, earlier holds faded, a reference overlaid, the current hold bright."""
+
+    def __init__(self, title: str = "", unit: str = "N", small: bool = False) -> None:
+        super().__init__()
+        self.small = small
+        item = self.getPlotItem()
         if title:
             self.setTitle(title, color="#c9d1d9", size="9pt" if small else "13pt")
         if small:
@@ -75,8 +85,6 @@ class HoldPlot(pg.PlotWidget):
             item.setLabel("bottom", "time since the hold began", units="s")
             item.setLabel("left", "pressure" if unit not in ("N", "kgf", "lbf") else "force",
                           units=unit)
-        self.band = pg.LinearRegionItem(orientation="horizontal", movable=False,
-                                        brush=pg.mkBrush(COLORS["band"]), pen=pg.mkPen(None))
         self.window = pg.LinearRegionItem(orientation="vertical", movable=False,
                                           brush=pg.mkBrush(COLORS["window"]), pen=pg.mkPen(None))
         self.addItem(self.window)

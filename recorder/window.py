@@ -29,6 +29,7 @@ from recorder.panels import (
     DoseView,
     HoldPlot,
     SmallMultiples,
+    StillPlot,
     big_label,
     hold_curve,
     quiet_offscreen_warnings,
@@ -79,23 +80,18 @@ class FrameClock:
         return (count - 1) / window_s
 
 
-class TracePlot(pg.PlotWidget):
+class TracePlot(StillPlot):
     """The live trace of the last seconds; its paint marks a frame on the FrameClock."""
 
     def __init__(self, clock: FrameClock, unit: str) -> None:
-        super().__init__(background=COLORS["background"])
+        super().__init__()
         self.clock = clock
         item = self.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        self.setMouseEnabled(x=False, y=False)
         item.setLabel("bottom", "time", units="s")
         item.setLabel("left", unit)
         self.setXRange(-TRACE_SECONDS, 0, padding=0)
         self._y_max = 1.0
         self.setYRange(0, self._y_max, padding=0)
-        self.band = pg.LinearRegionItem(orientation="horizontal", movable=False,
-                                        brush=pg.mkBrush(COLORS["band"]), pen=pg.mkPen(None))
         self.addItem(self.band)
         self.curve = self.plot(pen=pg.mkPen("#58a6ff", width=1))
 

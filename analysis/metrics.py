@@ -1,0 +1,492 @@
+"""Per-hold and across-hold metrics of static compression (pure functions on numpy arrays).
+
+The metrics are the ones the literature uses for force consistency (see
+/work/shared/ANCHORS.md): absolute, constant and variable error against a target, % error, CV
+across repetitions, rate of force application, time to and time in the target band, hold
+duration, steadiness, and dynamic time warping distance to an instructor's curve.
+
+Holds themselves come from ``analysis.holds`` (the live detector): ``recording_metrics``
+segments offline with ``segment_holds`` so the report and the live hold clock agree. The
+fields the detector already computes (start, end, duration, peak, time in band, time to band)
+are taken from its ``Hold``; this module adds what needs the whole hold at once.
+
+Definitions (all forces in N, times in s):
+
+* Smoothed force ``s``: centred 100 ms moving average of the hold's samples. It removes
+  8-12 Hz physiological tremor (a 10 Hz sine averages out exactly) but leaves a linear ramp
+  unchanged, so it is used to *locate* things; levels are averaged from the raw force.
+* Plateau: the part of the hold after the overshoot has settled and before the release.
+  1. ``core``: the middle half of the stretch from the smoothed peak to the end of the hold.
+     Its median smoothed force is the eventual level ``L``; a straight line (least squares)
+     fitted to the core samples within 10 % of ``L`` is the trend (fatigue drift).
+  2. The plateau starts at the first sample at or after the peak whose smoothed force lies
+     within +-``PLATEAU_TOL`` (8 %) of ``L`` around the trend (the overshoot has settled),
+     and ends half a smoothing window (50 ms) before the last sample within +-4 % (half
+     the tolerance) of it: the release has begun there, and the smoothed force starts
+     falling half a window before the raw force does.
+  3. Inside it, samples whose smoothed force falls more than ``PLATEAU_TOL`` x ``L`` below the
+     trend are re-press dips and are left out (the therapist briefly unloaded; the level they
+     held is what is measured).
+  4. There is no plateau (plateau metrics NaN) when the window lasts less than
+     ``PLATEAU_MIN_S`` (0.5 s), or when the trend changes by more than ``PLATEAU_MAX_CHANGE``
+     (20 % of ``L``) across it (a ramp straight into a release has no level to report).
+* plateau_mean_n: mean raw force over the plateau samples (dips excluded); plateau_cv its
+  SD / mean.
+* steadiness_n: SD of the plateau force (raw, dips excluded) about the least-squares line
+  through it: tremor and wander, not the slow fatigue drift (which would otherwise dominate
+  the SD of a long hold and say nothing about a steady hand).
+* ramp_rate_n_per_s: 0.6 L / (t80 - t20) where t20/t80 are the first times the smoothed
+  force reaches 20 % / 80 % of the plateau mean on the loading side (before the peak),
+  linearly interpolated between samples. ramp_rate_kpa_per_s converts it through
+  ``firmware_bridge.units`` with the contact area (NaN without one).
+* overshoot_pct: (peak of the *smoothed* force - plateau mean) / plateau mean x 100. The raw
+  peak (``peak_n``, as the live detector reports it) also carries the tremor, which would
+  make even a perfect loading look like a few % overshoot.
+* impulse_ns: trapezoidal integral of the raw force over the hold's samples.
+* Errors against the target (band midpoint): constant_error_n = plateau mean - target,
+  abs_error_n = |constant error|, pct_error = abs_error / target x 100.
+* early_release: duration < min_hold_s; dose_met: time_in_band >= min_hold_s and
+  duration <= max_hold_s (the dose adherence criterion).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analysis.holds import Hold, HoldConfig, segment_holds
+from firmware_bridge.units import from_newtons
+
+__all__ = [
+    "PLATEAU_MAX_CHANGE",
+    "PLATEAU_MIN_S",
+    "PLATEAU_TOL",
+    "SMOOTH_S",
+    "ConsistencyRow",
+    "Dose",
+    "HoldMetrics",
+    "consistency",
+    "dtw_distance",
+    "hold_metrics",
+    "median_abs_difference",
+    "recording_metrics",
+    "resample_curve",
+    "variable_error",
+]
+
+SMOOTH_S = 0.1  # moving-average window that locates peak, plateau and ramp
+PLATEAU_TOL = 0.08  # plateau: smoothed force within this fraction of the level around the trend
+PLATEAU_MIN_S = 0.5  # shorter windows are not a plateau
+PLATEAU_MAX_CHANGE = 0.20  # trend change across the plateau, fraction of the level
+_NAN = math.nan
+
+
+@dataclass(frozen=True)
+class Dose:
+    """Target of one trigger point, in newtons and seconds; the target is the band midpoint."""
+
+    target_low_n: float
+    target_high_n: float
+    min_hold_s: float
+    max_hold_s: float
+    area_cm2: float = _NAN
+
+    @property
+    def target_n(self) -> float:
+        return 0.5 * (self.target_low_n + self.target_high_n)
+
+
+@dataclass
+class HoldMetrics:
+    """One row of the hold table (see the module docstring for the definitions)."""
+
+    trigger_point: str
+    repetition: int
+    blind: bool
+    start_s: float
+    end_s: float
+    duration_s: float
+    time_in_band_s: float
+    time_to_band_s: float
+    plateau_start_s: float
+    plateau_end_s: float
+    ramp_rate_n_per_s: float
+    ramp_rate_kpa_per_s: float
+    peak_n: float
+    plateau_mean_n: float
+    plateau_cv: float
+    steadiness_n: float
+    overshoot_pct: float
+    early_release: bool
+    dose_met: bool
+    impulse_ns: float
+    pain: float
+    button_presses: int
+    target_n: float
+    abs_error_n: float
+    constant_error_n: float
+    pct_error: float
+
+
+@dataclass
+class ConsistencyRow:
+    """Across-hold statistics of one trigger point with feedback on (blind False) or off."""
+
+    trigger_point: str
+    blind: bool
+    n: int
+    plateau_mean_n: float
+    plateau_sd_n: float
+    plateau_cv: float
+    duration_mean_s: float
+    duration_sd_s: float
+    duration_cv: float
+    variable_error_n: float
+    adherence_pct: float
+    reps: list[int] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- one hold
+def _smooth(f: np.ndarray, w: int) -> np.ndarray:
+    """Centred moving average over 2*w+1 samples (shrinking at the edges)."""
+    n = f.size
+    if w <= 0 or n < 3:
+        return f.astype(np.float64, copy=True)
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(f, out=c[1:])
+    i = np.arange(n)
+    lo = np.maximum(i - w, 0)
+    hi = np.minimum(i + w + 1, n)
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line through (x, y) as (mean x, mean y, slope)."""
+    xm = float(x.mean())
+    dx = x - xm
+    den = float(dx @ dx)
+    slope = float(dx @ (y - y.mean())) / den if den > 0 else 0.0
+    return xm, float(y.mean()), slope
+
+
+def _first_crossing(t: np.ndarray, s: np.ndarray, level: float) -> float:
+    """Interpolated time of the first sample of ``s`` at or above ``level`` (NaN if none)."""
+    idx = np.flatnonzero(s >= level)
+    if idx.size == 0:
+        return _NAN
+    k = int(idx[0])
+    if k == 0 or s[k] == s[k - 1]:
+        return float(t[k])
+    return float(t[k - 1] + (level - s[k - 1]) * (t[k] - t[k - 1]) / (s[k] - s[k - 1]))
+
+
+def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, int] | None:
+    """(keep-mask over [p0, p1], p0, p1) in the hold's sample indices, or None."""
+    n = s.size
+    if n - ipk < 8:
+        return None
+    c0 = ipk + (n - ipk) // 4
+    c1 = ipk + 3 * (n - ipk) // 4
+    core = s[c0:c1]
+    if core.size < 4:
+        return None
+    level = float(np.median(core))
+    if not level > 0:
+        return None
+    keep = np.abs(core - level) <= 0.10 * level
+    if np.count_nonzero(keep) < 4:
+        return None
+    xm, ym, slope = _line(t[c0:c1][keep], core[keep])
+    tol = PLATEAU_TOL * level
+    tail_t = t[ipk:]
+    dev = s[ipk:] - (ym + slope * (tail_t - xm))
+    inside = np.flatnonzero(np.abs(dev) <= tol)
+    settled = np.flatnonzero(np.abs(dev) <= 0.5 * tol)
+    if settled.size == 0:
+        return None
+    p0 = ipk + int(inside[0])
+    # release: the smoothed force leaves the trend half a window before the raw force does
+    p1 = int(np.searchsorted(t, t[ipk + int(settled[-1])] - 0.5 * SMOOTH_S, "right")) - 1
+    if p1 <= p0:
+        return None
+    span = float(t[p1] - t[p0])
+    if span < PLATEAU_MIN_S or abs(slope) * span > PLATEAU_MAX_CHANGE * level:
+        return None
+    mask = dev[p0 - ipk:p1 - ipk + 1] >= -tol  # drop re-press dips
+    return mask, p0, p1
+
+
+def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: Iterable = (),
+                 *, trigger_point: str = "", repetition: int = 0,
+                 blind: bool = False) -> HoldMetrics:
+    """Metrics of one hold: ``t``, ``f`` the whole recording (or any stretch holding the hold),
+    ``hold`` from ``analysis.holds`` (its config's band should be ``dose``'s band: time in
+    band and time to band are the detector's), ``events`` objects with ``time`` and ``kind``
+    (and ``value`` for ``pain``), e.g. ``recorder.events.Event``."""
+    a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
+    b = max(b, a)
+    tt = np.asarray(t[a:b], dtype=np.float64)
+    ff = np.asarray(f[a:b], dtype=np.float64)
+    n = ff.size
+    target = dose.target_n
+    pain = _NAN
+    presses = 0
+    for e in events:
+        if hold.start_s <= e.time <= hold.end_s:
+            if e.kind == "pain":
+                pain = float(e.value)
+            elif e.kind == "button_down":
+                presses += 1
+    impulse = float(np.trapezoid(ff, tt)) if n >= 2 else 0.0
+    plateau_mean = cv = steady = overshoot = ramp = p_start = p_end = _NAN
+    if n >= 8:
+        dt = float(tt[-1] - tt[0]) / (n - 1)
+        w = int(round(0.5 * SMOOTH_S / dt)) if dt > 0 else 0
+        s = _smooth(ff, w)
+        ipk = int(np.argmax(s))
+        pl = _plateau(tt, s, ipk)
+        if pl is not None:
+            mask, p0, p1 = pl
+            pt, pf = tt[p0:p1 + 1][mask], ff[p0:p1 + 1][mask]
+            plateau_mean = float(pf.mean())
+            sd = float(pf.std(ddof=1)) if pf.size > 1 else _NAN
+            cv = sd / plateau_mean if plateau_mean > 0 else _NAN
+            xm, ym, slope = _line(pt, pf)
+            resid = pf - (ym + slope * (pt - xm))
+            steady = float(np.sqrt(resid @ resid / max(pf.size - 2, 1)))
+            overshoot = (float(s[ipk]) - plateau_mean) / plateau_mean * 100.0
+            p_start, p_end = float(tt[p0]), float(tt[p1])
+            load_t, load_s = tt[:ipk + 1], s[:ipk + 1]
+            t20 = _first_crossing(load_t, load_s, 0.2 * plateau_mean)
+            t80 = _first_crossing(load_t, load_s, 0.8 * plateau_mean)
+            if t80 > t20:
+                ramp = 0.6 * plateau_mean / (t80 - t20)
+    try:
+        ramp_kpa = float(from_newtons(ramp, "kPa", dose.area_cm2))
+    except ValueError:
+        ramp_kpa = _NAN
+    const = plateau_mean - target
+    return HoldMetrics(
+        trigger_point=trigger_point, repetition=int(repetition), blind=bool(blind),
+        start_s=hold.start_s, end_s=hold.end_s, duration_s=hold.duration_s,
+        time_in_band_s=hold.time_in_band_s, time_to_band_s=hold.time_to_band_s,
+        plateau_start_s=p_start, plateau_end_s=p_end,
+        ramp_rate_n_per_s=ramp, ramp_rate_kpa_per_s=ramp_kpa,
+        peak_n=hold.peak_n, plateau_mean_n=plateau_mean, plateau_cv=cv, steadiness_n=steady,
+        overshoot_pct=overshoot,
+        early_release=bool(hold.duration_s < dose.min_hold_s),
+        dose_met=bool(hold.time_in_band_s >= dose.min_hold_s
+                      and hold.duration_s <= dose.max_hold_s),
+        impulse_ns=impulse, pain=pain, button_presses=presses, target_n=target,
+        abs_error_n=abs(const), constant_error_n=const,
+        pct_error=abs(const) / target * 100.0 if target > 0 else _NAN,
+    )
+
+
+# ---------------------------------------------------------------------------- across holds
+def _sd(x: np.ndarray) -> float:
+    return float(np.std(x, ddof=1)) if x.size > 1 else _NAN
+
+
+def variable_error(values: Iterable[float]) -> float:
+    """Variable error: SD (n - 1) of the constant errors; non-finite values are ignored."""
+    v = np.asarray(list(values), dtype=np.float64)
+    return _sd(v[np.isfinite(v)])
+
+
+def consistency(rows: Sequence[HoldMetrics]) -> list[ConsistencyRow]:
+    """Per trigger point and feedback condition (blind False = feedback on): n, mean, SD
+    (n - 1) and CV of the plateau mean and of the duration, variable error, and dose
+    adherence (% of holds with ``dose_met``). Holds without a plateau count in n, duration and
+    adherence but not in the plateau statistics. Rows in order of first appearance."""
+    groups: dict[tuple[str, bool], list[HoldMetrics]] = {}
+    for r in rows:
+        groups.setdefault((r.trigger_point, bool(r.blind)), []).append(r)
+    out = []
+    for (tp, blind), rs in groups.items():
+        pm = np.array([r.plateau_mean_n for r in rs], dtype=np.float64)
+        pm = pm[np.isfinite(pm)]
+        du = np.array([r.duration_s for r in rs], dtype=np.float64)
+        pmean = float(pm.mean()) if pm.size else _NAN
+        dmean = float(du.mean())
+        psd, dsd = _sd(pm), _sd(du)
+        out.append(ConsistencyRow(
+            trigger_point=tp, blind=blind, n=len(rs),
+            plateau_mean_n=pmean, plateau_sd_n=psd,
+            plateau_cv=psd / pmean if pmean > 0 else _NAN,
+            duration_mean_s=dmean, duration_sd_s=dsd,
+            duration_cv=dsd / dmean if dmean > 0 else _NAN,
+            variable_error_n=variable_error(r.constant_error_n for r in rs),
+            adherence_pct=100.0 * sum(r.dose_met for r in rs) / len(rs),
+            reps=[r.repetition for r in rs],
+        ))
+    return out
+
+
+# ---------------------------------------------------------------------------- a recording
+def _hold_config(low: float, high: float) -> HoldConfig:
+    """The live recorder's thresholds for a band (``recorder.session.Session.hold_config``)."""
+    if not math.isfinite(high):
+        return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
+    return HoldConfig.for_band(low, high, target_n=None if low > 0 else 0.2 * high)
+
+
+def _protocol(rec):
+    text = (rec.session or {}).get("protocol_toml") or ""
+    if not text:
+        return None
+    from recorder.session_protocol import ProtocolError, load_protocol
+
+    try:
+        return load_protocol(text)
+    except ProtocolError:
+        return None
+
+
+def recording_metrics(rec) -> list[HoldMetrics]:
+    """Metrics of every hold of a ``recorder.reader.Recording``, segmented offline.
+
+    Doses come from the protocol stored in the file (``session.protocol_toml``). Which point
+    is being worked follows the ``trigger_point`` events (point 0 before the first), or the
+    ``/holds`` rows when there are no such events; each stretch is segmented with that point's
+    thresholds, as the live recorder does. Each hold is then named after the ``/holds`` row it
+    overlaps most (its repetition too); without one, after the current point (repetitions
+    counted here). Pain, button presses and blind (feedback off: ``blind_on`` until
+    ``blind_off``, taken at the hold's start) come from the events.
+    """
+    t = np.asarray(rec.timestamps, dtype=np.float64)
+    f = np.asarray(rec.force, dtype=np.float64)
+    proto = _protocol(rec)
+    labels = [p.label for p in proto.points] if proto is not None else []
+    area = _NAN
+    if proto is not None and proto.contact_area_cm2 is not None:
+        area = float(proto.contact_area_cm2)
+    rows = rec.holds
+    row_tp = [r["trigger_point"].decode("utf-8", "replace") for r in rows]
+
+    def dose_for(label: str) -> Dose:
+        if label in labels:
+            i = labels.index(label)
+            try:
+                low, high = proto.band_n(i)
+            except ValueError:
+                low = high = _NAN
+            d = proto.points[i].dose
+            return Dose(low, high, float(d.min_hold_s), float(d.max_hold_s), area)
+        for lab, r in zip(row_tp, rows, strict=True):
+            if lab == label:
+                return Dose(float(r["target_low_n"]), float(r["target_high_n"]), _NAN, _NAN,
+                            area)
+        return Dose(_NAN, _NAN, _NAN, _NAN, area)
+
+    # point schedule: (time, label)
+    evs = sorted(rec.events, key=lambda e: e.time)
+    sched = [(e.time, e.text) for e in evs if e.kind == "trigger_point"]
+    if not sched and len(rows):
+        prev_end = -math.inf
+        for lab, r in zip(row_tp, rows, strict=True):
+            if not sched or sched[-1][1] != lab:
+                tb = -math.inf if not sched else 0.5 * (prev_end + float(r["start"]))
+                sched.append((tb, lab))
+            prev_end = float(r["end"])
+    default = labels[0] if labels else "hold"
+    if not sched or sched[0][0] > (t[0] if t.size else 0.0):
+        sched.insert(0, (-math.inf, default))
+
+    # segment each stretch with its point's thresholds (one pass if they all agree)
+    configs = [_hold_config(*((dose_for(lab).target_low_n, dose_for(lab).target_high_n)))
+               for _, lab in sched]
+    holds: list[Hold] = []
+    if all(c == configs[0] for c in configs):
+        holds = segment_holds(t, f, configs[0]) if t.size else []
+    else:
+        bounds = np.searchsorted(t, [s[0] for s in sched[1:]])
+        edges = [0, *bounds.tolist(), t.size]
+        for k, cfg in enumerate(configs):
+            a, b = edges[k], edges[k + 1]
+            if b > a:
+                holds += segment_holds(t[a:b], f[a:b], cfg)
+
+    sched_t = np.array([s[0] for s in sched])
+    pain_btn = [e for e in evs if e.kind in ("pain", "button_down")]
+    blind_ev = [(e.time, e.kind == "blind_on") for e in evs if e.kind in ("blind_on", "blind_off")]
+    blind_t = np.array([b[0] for b in blind_ev])
+    starts = np.array([float(r["start"]) for r in rows])
+    ends = np.array([float(r["end"]) for r in rows])
+    pe_t = np.array([e.time for e in pain_btn])
+    reps: dict[str, int] = {}
+    out = []
+    for h in holds:
+        label, rep = None, 0
+        if starts.size:
+            ov = np.minimum(ends, h.end_s) - np.maximum(starts, h.start_s)
+            j = int(np.argmax(ov))
+            if ov[j] > 0:
+                label, rep = row_tp[j], int(rows[j]["repetition"])
+        if label is None:
+            label = sched[int(np.searchsorted(sched_t, h.start_s, "right")) - 1][1]
+            rep = reps.get(label, 0) + 1
+        reps[label] = rep
+        k = int(np.searchsorted(blind_t, h.start_s, "right")) - 1
+        blind = blind_ev[k][1] if k >= 0 else False
+        a = int(np.searchsorted(pe_t, h.start_s, "left"))
+        hev = pain_btn[a:int(np.searchsorted(pe_t, h.end_s, "right"))]
+        out.append(hold_metrics(t, f, h, dose_for(label), hev, trigger_point=label,
+                                repetition=rep, blind=blind))
+    return out
+
+
+# ---------------------------------------------------------------------------- curve comparison
+def resample_curve(t: np.ndarray, f: np.ndarray, start_s: float, end_s: float, *,
+                   dt: float = 0.01) -> np.ndarray:
+    """Force on the grid ``0, dt, 2 dt ... <= end_s - start_s`` of time since ``start_s``
+    (linear interpolation; 0 outside the samples): a hold's curve for comparison."""
+    grid = np.arange(0.0, end_s - start_s + 0.5 * dt, dt) + start_s
+    return np.interp(grid, t, f, left=0.0, right=0.0)
+
+
+def dtw_distance(a: np.ndarray, b: np.ndarray, band: int | None = None) -> float:
+    """Dynamic time warping distance: the least sum of |a_i - b_j| over a monotone warping
+    path from (0, 0) to (n-1, m-1). ``band``: Sakoe-Chiba half-width in samples (|i - j| <=
+    band; widened to |n - m| so the end stays reachable); None = unconstrained. Computed one
+    anti-diagonal at a time with numpy, O((n + m) x band) time."""
+    x = np.asarray(a, dtype=np.float64).reshape(-1)
+    y = np.asarray(b, dtype=np.float64).reshape(-1)
+    n, m = x.size, y.size
+    if n == 0 or m == 0:
+        raise ValueError("both curves need at least one sample")
+    w = max(n, m) if band is None else max(int(band), abs(n - m))
+    inf = math.inf
+    d = np.full((n + 1, m + 1), inf)
+    d[0, 0] = 0.0
+    flat = d.reshape(-1)
+    stride = m + 1
+    for k in range(2, n + m + 1):  # i + j = k, 1-based cells
+        lo = max(1, k - m, -((w - k) // 2))  # ceil((k - w) / 2)
+        hi = min(n, k - 1, (k + w) // 2)
+        if hi < lo:
+            continue
+        i = np.arange(lo, hi + 1)
+        j = k - i
+        pos = i * stride + j
+        best = np.minimum(np.minimum(flat[pos - stride - 1], flat[pos - stride]), flat[pos - 1])
+        flat[pos] = np.abs(x[i - 1] - y[j - 1]) + best
+    return float(d[n, m])
+
+
+def median_abs_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                          *, dt: float = 0.01) -> float:
+    """Median |f_a - f_b| of two hold curves ``(t, f)``, each aligned to its own first sample
+    (time since start) and resampled to a common ``dt`` grid over the time both cover."""
+    ta, fa = (np.asarray(v, dtype=np.float64) for v in a)
+    tb, fb = (np.asarray(v, dtype=np.float64) for v in b)
+    if ta.size < 2 or tb.size < 2:
+        return _NAN
+    ta, tb = ta - ta[0], tb - tb[0]
+    grid = np.arange(0.0, min(ta[-1], tb[-1]) + 0.5 * dt, dt)
+    return float(np.median(np.abs(np.interp(grid, ta, fa) - np.interp(grid, tb, fb))))
