@@ -30,6 +30,7 @@ with ``HoldConfig.for_band`` on a symmetric band the two agree to about a millis
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -593,6 +594,15 @@ class HoldDetector:
                     acc.first_band_s = float(self._t[a + j])
         if self._raw is not None:
             acc.missing_s += float((self._raw[a:b] - ds).sum())
+
+
+def config_for_band(low_n: float, high_n: float) -> HoldConfig:
+    """The thresholds the recorder uses for a trigger point's band, live and offline: from
+    the band (``HoldConfig.for_band``); a band starting at 0 (a pressure-pain ramp to the
+    button) takes 20 % of its upper limit as the target; no band (NaN): 2 N on, 1 N off."""
+    if not math.isfinite(high_n):
+        return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
+    return HoldConfig.for_band(low_n, high_n, target_n=None if low_n > 0 else 0.2 * high_n)
 
 
 def segment_holds(t: np.ndarray, force_n: np.ndarray, config: HoldConfig) -> list[Hold]:

@@ -52,14 +52,14 @@ Definitions (all forces in N, times in s):
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.holds import Hold, HoldConfig, segment_holds
+from analysis.holds import Hold, config_for_band, segment_holds
 from firmware_bridge.units import from_newtons
+from recorder.session_protocol import protocol_of
 
 __all__ = [
     "PLATEAU_MAX_CHANGE",
@@ -169,8 +169,8 @@ def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares line through (x, y) as (mean x, mean y, slope)."""
     xm = float(x.mean())
     dx = x - xm
-    den = float(dx @ dx)
-    slope = float(dx @ (y - y.mean())) / den if den > 0 else 0.0
+    den = float(np.square(dx).sum())  # ufunc reductions, not BLAS: no thread start-up
+    slope = float((dx * (y - y.mean())).sum()) / den if den > 0 else 0.0
     return xm, float(y.mean()), slope
 
 
@@ -258,7 +258,7 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
             cv = sd / plateau_mean if plateau_mean > 0 else _NAN
             xm, ym, slope = _line(pt, pf)
             resid = pf - (ym + slope * (pt - xm))
-            steady = float(np.sqrt(resid @ resid / max(pf.size - 2, 1)))
+            steady = float(np.sqrt(np.square(resid).sum() / max(pf.size - 2, 1)))
             overshoot = (float(s[ipk]) - plateau_mean) / plateau_mean * 100.0
             p_start, p_end = float(tt[p0]), float(tt[p1])
             load_t, load_s = tt[:ipk + 1], s[:ipk + 1]
@@ -329,25 +329,6 @@ def consistency(rows: Sequence[HoldMetrics]) -> list[ConsistencyRow]:
 
 
 # ---------------------------------------------------------------------------- a recording
-def _hold_config(low: float, high: float) -> HoldConfig:
-    """The live recorder's thresholds for a band (``recorder.session.Session.hold_config``)."""
-    if not math.isfinite(high):
-        return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
-    return HoldConfig.for_band(low, high, target_n=None if low > 0 else 0.2 * high)
-
-
-def _protocol(rec):
-    text = (rec.session or {}).get("protocol_toml") or ""
-    if not text:
-        return None
-    from recorder.session_protocol import ProtocolError, load_protocol
-
-    try:
-        return load_protocol(text)
-    except ProtocolError:
-        return None
-
-
 def recording_metrics(rec) -> list[HoldMetrics]:
     """Metrics of every hold of a ``recorder.reader.Recording``, segmented offline.
 
@@ -361,7 +342,7 @@ def recording_metrics(rec) -> list[HoldMetrics]:
     """
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
-    proto = _protocol(rec)
+    proto = protocol_of(rec)
     labels = [p.label for p in proto.points] if proto is not None else []
     area = _NAN
     if proto is not None and proto.contact_area_cm2 is not None:
@@ -399,7 +380,7 @@ def recording_metrics(rec) -> list[HoldMetrics]:
         sched.insert(0, (-math.inf, default))
 
     # segment each stretch with its point's thresholds (one pass if they all agree)
-    configs = [_hold_config(*((dose_for(lab).target_low_n, dose_for(lab).target_high_n)))
+    configs = [config_for_band(*((dose_for(lab).target_low_n, dose_for(lab).target_high_n)))
                for _, lab in sched]
     holds: list[Hold] = []
     if all(c == configs[0] for c in configs):

@@ -28,7 +28,7 @@ from recorder.panels import (
     quiet_offscreen_warnings,
 )
 from recorder.reader import Recording
-from recorder.session_protocol import ProtocolError, SessionProtocol, load_protocol
+from recorder.session_protocol import SessionProtocol, protocol_of
 
 OVERVIEW_POINTS = 4000
 
@@ -44,17 +44,6 @@ class ReviewHold:
     time_in_band: float
     blind: bool
     curve: tuple[np.ndarray, np.ndarray]  # display unit, seconds since start
-
-
-def file_protocol(rec: Recording) -> SessionProtocol | None:
-    """The session protocol stored in the recording, if any (and readable)."""
-    text = rec.session.get("protocol_toml") or ""
-    if not text:
-        return None
-    try:
-        return load_protocol(text, source=str(rec.path))
-    except ProtocolError:
-        return None
 
 
 def point_labels(rec: Recording, protocol: SessionProtocol | None) -> list[str]:
@@ -87,7 +76,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
     def __init__(self, rec: Recording, reference: Recording | None = None) -> None:
         super().__init__()
         self.rec = rec
-        self.protocol = file_protocol(rec)
+        self.protocol = protocol_of(rec)
         self.unit = self.protocol.unit if self.protocol is not None else "N"
         area = rec.session.get("contact_area_cm2", math.nan)
         if not (isinstance(area, float) and area > 0) and self.protocol is not None:

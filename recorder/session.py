@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.holds import Hold as AnalysisHold
-from analysis.holds import HoldConfig, HoldDetector, LiveHold
+from analysis.holds import HoldConfig, HoldDetector, LiveHold, config_for_band
 from firmware_bridge.asciilines import AsciiLineDecoder
 from firmware_bridge.continuity import ContinuityTracker
 from firmware_bridge.frames import (
@@ -340,14 +339,8 @@ class RecordingSession:
         return self.protocol.points[i].dose.band_n(self.contact_area_cm2)
 
     def hold_config(self, point_index: int) -> HoldConfig:
-        """Hold detection thresholds for a point: from its band, or 2 N / 1 N without one.
-        A band starting at 0 (a pressure-pain ramp to the button) uses its upper limit's
-        5 % as the target reference."""
-        low, high = self.band_n(point_index)
-        if not math.isfinite(high):
-            return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
-        target = None if low > 0 else 0.2 * high
-        return HoldConfig.for_band(low, high, target_n=target)
+        """Hold detection thresholds for a point (``analysis.holds.config_for_band``)."""
+        return config_for_band(*self.band_n(point_index))
 
     def set_point(self, index: int) -> None:
         """Move to another trigger point (recorded as an event)."""

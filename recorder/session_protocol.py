@@ -57,6 +57,7 @@ __all__ = [
     "SessionProtocol",
     "TriggerPoint",
     "list_presets",
+    "protocol_of",
     "load_preset",
     "load_protocol",
     "resolve_protocol",
@@ -576,3 +577,14 @@ def resolve_protocol(name_or_path: str | Path) -> SessionProtocol:
         return load_protocol(Path(text))
     raise ProtocolError(text, None, "neither a preset nor a protocol file (presets: "
                         f"{', '.join(sorted(presets))}; a file path should end in .toml)")
+
+
+def protocol_of(recording) -> SessionProtocol | None:
+    """The session protocol a recording stored (its /session protocol_toml), if readable."""
+    text = (recording.session or {}).get("protocol_toml") or ""
+    if not text:
+        return None
+    try:
+        return load_protocol(text, source=str(recording.path))
+    except ProtocolError:
+        return None

@@ -205,9 +205,11 @@ def test_ci_simulation_coverage(kind, var_r, true_value, band):
     assert band[0] <= hits / reps <= band[1]
 
 
-def test_against_pingouin_if_available():
-    pg = pytest.importorskip("pingouin")
+def test_against_pingouin():
+    """pingouin (0.7: types ICC(1,1), ICC(A,1), ICC(C,1), ... for one-way, agreement and
+    consistency) is the independent implementation; it rounds CIs to 2 decimals."""
     import pandas as pd
+    import pingouin as pg
 
     rng = np.random.default_rng(7)
     scores = _two_way(rng, 12, 4, 2.0, 0.5, 1.0) + 50
@@ -221,13 +223,14 @@ def test_against_pingouin_if_available():
     )
     ref = pg.intraclass_corr(data=df, targets="subject", raters="rater", ratings="score")
     ref = ref.set_index("Type")
-    names = dict(zip(ICC_KINDS, ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"], strict=True))
+    names = dict(zip(ICC_KINDS, ["ICC(1,1)", "ICC(A,1)", "ICC(C,1)", "ICC(1,k)", "ICC(A,k)",
+                                 "ICC(C,k)"], strict=True))
     for kind, r in icc_all(scores).items():
         row = ref.loc[names[kind]]
         assert r.value == pytest.approx(row["ICC"], abs=1e-6)
         f_value = r.F
         assert f_value == pytest.approx(row["F"], rel=1e-6)
-        lo, hi = row["CI95%"]
+        lo, hi = row["CI95"]
         assert r.ci_low == pytest.approx(lo, abs=6e-3)  # pingouin rounds CIs to 2 decimals
         assert r.ci_high == pytest.approx(hi, abs=6e-3)
 
