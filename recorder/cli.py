@@ -109,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=Path, required=True, help="calibration file (JSON)")
     p.set_defaults(func=cmd_recalibrate)
 
+    p = sub.add_parser("analyze", help="one row per hold, from many recordings",
+                       description="Segment every recording's holds and compute their "
+                                   "metrics into one table (columns and units: "
+                                   "analysis/TABLE.md).")
+    p.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS")
+    p.add_argument("--out", type=Path, required=True, help="holds.csv or holds.parquet")
+    p.add_argument("--summary", type=Path, metavar="FILE",
+                   help="also write per session and trigger point consistency (csv/parquet)")
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster (tcp://host:port)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("export", help="a recording's raw trace as CSV or Parquet")
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--out", type=Path, help="default: FILE with the format's suffix")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("protocols", help="list the session protocol presets",
                        description="List the shipped session protocols, or show one as TOML "
                                    "to copy and edit.")
@@ -376,6 +395,46 @@ def cmd_recalibrate(args: argparse.Namespace) -> int:
     if summary["holds_not_updated"]:
         print(f"  note: the {summary['holds_not_updated']} holds keep the figures of the "
               "old calibration")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.batch import find_recordings, progress_bar, run_batch, summary_rows, write_table
+
+    paths = find_recordings(args.inputs)
+    if not paths:
+        raise CliError("no recordings (*.h5) in " + " ".join(args.inputs))
+    for out in filter(None, (args.out, args.summary)):
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise CliError(f"{out}: the table is written as .csv or .parquet")
+    try:
+        result = run_batch(paths, jobs=args.jobs, scheduler=args.scheduler,
+                           progress=progress_bar if sys.stderr.isatty() else None)
+    except OSError as exc:
+        raise CliError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+    for line in result.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    try:
+        write_table(result.rows, args.out)
+        if args.summary:
+            write_table(summary_rows(result.rows), args.summary)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(result.rows)} holds from {result.files - len(result.skipped)} recordings "
+          f"-> {args.out}" + (f" ({len(result.skipped)} skipped)" if result.skipped else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from analysis.export import export_trace
+    from schemas.validate import RecordingFileError
+
+    out = args.out or args.file.with_suffix(f".{args.format}")
+    try:
+        rows = export_trace(args.file, out, args.format)
+    except (RecordingFileError, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{rows:,} samples -> {out}")
     return 0
 
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from firmware_bridge.simdevice import SimulatedSensor
+from firmware_bridge.simserve import PtyServer
+from firmware_bridge.therapist import Dose
+from recorder.session import RecordingSession, SessionOptions
+from recorder.session_protocol import load_preset
 
 ROOT = Path(__file__).parents[1]
 
@@ -62,6 +69,30 @@ def wait_until(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+def fast_session(out, seed=4, profile="expert"):
+    """A recording session on the simulated sensor with short holds (2.5 s), so that tests
+    see several holds in seconds. Returns the session and a function that ends it all."""
+    protocol = load_preset("nmt-static")
+    dose = Dose(target_n=40.0, band_low_n=30.0, band_high_n=50.0, hold_s=2.5, rest_s=1.0,
+                repetitions=1, trigger_points=[p.label for p in protocol.points])
+    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=dose, profile=profile)
+    paths, ready, stop = [], threading.Event(), threading.Event()
+    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
+    th = threading.Thread(target=server.run, args=(stop,), daemon=True)
+    th.start()
+    assert ready.wait(5)
+    session = RecordingSession(SessionOptions(port=paths[0], out=out, protocol=protocol,
+                                              metadata={"protocol_toml": protocol.to_toml()}))
+    session.start()
+
+    def end():
+        session.stop()
+        stop.set()
+        th.join(5)
+
+    return session, end
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pyqtgraph as pg
 import pytest
 from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 
-from firmware_bridge.simdevice import SimulatedSensor
-from firmware_bridge.simserve import PtyServer
-from firmware_bridge.therapist import Dose
 from recorder.reader import open_recording
 from recorder.review import ReviewWindow
-from recorder.session import RecordingSession, SessionOptions
-from recorder.session_protocol import load_preset
 from recorder.window import LiveWindow
-from tests.conftest import ROOT, run_palpation
+from tests.conftest import ROOT, fast_session, run_palpation
 
 APP = pg.mkQApp("palpation-tests")
 
@@ -30,30 +24,6 @@ def spin(seconds: float) -> None:
     while time.monotonic() < end:
         APP.processEvents()
         time.sleep(0.005)
-
-
-def fast_session(out, seed=4, profile="expert"):
-    """A recording session on the simulated sensor with short holds (2.5 s), so that tests
-    see several holds in seconds. Returns the session and a function that ends it all."""
-    protocol = load_preset("nmt-static")
-    dose = Dose(target_n=40.0, band_low_n=30.0, band_high_n=50.0, hold_s=2.5, rest_s=1.0,
-                repetitions=1, trigger_points=[p.label for p in protocol.points])
-    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=dose, profile=profile)
-    paths, ready, stop = [], threading.Event(), threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
-    th = threading.Thread(target=server.run, args=(stop,), daemon=True)
-    th.start()
-    assert ready.wait(5)
-    session = RecordingSession(SessionOptions(port=paths[0], out=out, protocol=protocol,
-                                              metadata={"protocol_toml": protocol.to_toml()}))
-    session.start()
-
-    def end():
-        session.stop()
-        stop.set()
-        th.join(5)
-
-    return session, end
 
 
 @pytest.fixture

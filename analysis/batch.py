@@ -1,0 +1,187 @@
+"""Many recordings into one tidy table: one row per hold, every column with its unit.
+
+Each file is analysed on its own (``analyse_file``), so a batch spreads over local worker
+processes (``--jobs``) or a Dask cluster (``--scheduler``) the same way; a file that cannot
+be read is reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from analysis.metrics import HoldMetrics, consistency, recording_metrics
+
+# Session columns added before the hold metrics; then every HoldMetrics field.
+SESSION_COLUMNS = {
+    "file": ("", "recording file name"),
+    "trainee": ("", "from the recording's session"),
+    "session_start": ("ISO-8601", "time zero of the recording"),
+    "protocol": ("", "session protocol name"),
+}
+COLUMN_UNITS = {
+    "trigger_point": ("", "trigger point label, e.g. 'upper trapezius L'"),
+    "repetition": ("", "1-based, per trigger point"),
+    "blind": ("", "True when feedback was hidden (retention trial)"),
+    "start_s": ("s", "hold start (upward crossing of the off threshold), session time"),
+    "end_s": ("s", "hold end, session time"),
+    "duration_s": ("s", "end − start"),
+    "time_in_band_s": ("s", "time inside the target band"),
+    "time_to_band_s": ("s", "start to the first sample in the band (NaN: never)"),
+    "plateau_start_s": ("s", "start of the plateau"),
+    "plateau_end_s": ("s", "end of the plateau"),
+    "ramp_rate_n_per_s": ("N/s", "loading rate between 20 % and 80 % of the plateau"),
+    "ramp_rate_kpa_per_s": ("kPa/s", "the same as pressure (NaN without a contact area)"),
+    "peak_n": ("N", "highest force"),
+    "plateau_mean_n": ("N", "mean force on the plateau"),
+    "plateau_cv": ("", "SD / mean on the plateau"),
+    "steadiness_n": ("N", "SD about the plateau's trend line (tremor, wander)"),
+    "overshoot_pct": ("%", "(smoothed peak − plateau mean) / plateau mean"),
+    "early_release": ("", "True when shorter than the dose's minimum hold"),
+    "dose_met": ("", "time in band ≥ minimum hold and duration ≤ maximum hold"),
+    "impulse_ns": ("N·s", "force–time integral over the hold"),
+    "pain": ("0–10", "last pain rating during the hold (NaN: none)"),
+    "button_presses": ("", "subject's button presses during the hold"),
+    "target_n": ("N", "middle of the target band"),
+    "abs_error_n": ("N", "|plateau mean − target|"),
+    "constant_error_n": ("N", "plateau mean − target"),
+    "pct_error": ("%", "absolute error / target"),
+}
+COLUMNS = {**SESSION_COLUMNS, **COLUMN_UNITS}
+assert list(COLUMN_UNITS) == [f.name for f in fields(HoldMetrics)], "document every column"
+
+
+@dataclass
+class BatchResult:
+    rows: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # one line per unreadable file
+    files: int = 0
+
+
+def find_recordings(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files given, plus every *.h5 below the folders given, in a stable order."""
+    out: list[Path] = []
+    for item in map(Path, inputs):
+        out.extend(sorted(item.rglob("*.h5")) if item.is_dir() else [item])
+    return out
+
+
+def analyse_file(path: str | Path) -> list[dict]:
+    """Rows of one recording; RecordingFileError (one line) if it cannot be read."""
+    from recorder.reader import open_recording
+
+    rec = open_recording(path)
+    session = {"file": Path(path).name, "trainee": rec.session.get("trainee", ""),
+               "session_start": rec.session_start.isoformat(),
+               "protocol": rec.session.get("protocol", "")}
+    return [{**session, **asdict(m)} for m in recording_metrics(rec)]
+
+
+def _guarded(path: str) -> tuple[str, list[dict] | None, str]:
+    """analyse_file that returns errors instead of raising (for workers)."""
+    from schemas.validate import RecordingFileError
+
+    try:
+        return path, analyse_file(path), ""
+    except (RecordingFileError, OSError, ValueError) as exc:
+        return path, None, f"{path}: {exc}".splitlines()[0]
+
+
+def run_batch(paths: list[Path], jobs: int = 1, scheduler: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    """Analyse ``paths`` in this process (jobs 1), in ``jobs`` worker processes, or on the
+    Dask cluster at ``scheduler``; rows come back in the order of ``paths``."""
+    result = BatchResult(files=len(paths))
+    names = [str(p) for p in paths]
+    done: dict[str, tuple[list[dict] | None, str]] = {}
+
+    def collect(path: str, rows, error: str) -> None:
+        done[path] = (rows, error)
+        if progress:
+            progress(len(done), len(names))
+
+    if scheduler:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+
+        with Client(scheduler, timeout="10s") as client:
+            for future in dask_completed(client.map(_guarded, names, pure=False)):
+                collect(*future.result())
+    elif jobs > 1 and len(names) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for future in as_completed([pool.submit(_guarded, n) for n in names]):
+                collect(*future.result())
+    else:
+        for name in names:
+            collect(*_guarded(name))
+    for name in names:
+        rows, error = done[name]
+        if rows is None:
+            result.skipped.append(error)
+        else:
+            result.rows.extend(rows)
+    return result
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Per session and trigger point (and feedback on/off): consistency and adherence."""
+    by_session: dict[tuple, list[HoldMetrics]] = {}
+    metric_names = [f.name for f in fields(HoldMetrics)]
+    for row in rows:
+        key = (row["file"], row["trainee"], row["session_start"])
+        by_session.setdefault(key, []).append(HoldMetrics(**{k: row[k] for k in metric_names}))
+    out = []
+    for (file, trainee, start), holds in by_session.items():
+        for c in consistency(holds):
+            d = asdict(c)
+            d.pop("reps", None)
+            out.append({"file": file, "trainee": trainee, "session_start": start, **d})
+    return out
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    """CSV (a header of column names; units in analysis/TABLE.md) or Parquet (needs
+    pyarrow: the parquet extra), chosen by the file's suffix; written atomically."""
+    tmp = out.with_name(out.name + ".tmp")
+    columns = list(rows[0]) if rows else list(COLUMNS)
+    if out.suffix.lower() == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ValueError("writing parquet needs pyarrow: pip install "
+                             "'palpation-recorder[parquet]'") from None
+        table = pa.table({c: [r.get(c) for r in rows] for c in columns})
+        metadata = {c: COLUMNS.get(c, ("", ""))[0] for c in columns}
+        table = table.replace_schema_metadata({f"unit:{k}": v for k, v in metadata.items()})
+        pq.write_table(table, tmp)
+    elif out.suffix.lower() == ".csv":
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _cell(v) for k, v in r.items()})
+    else:
+        raise ValueError(f"{out}: the table is written as .csv or .parquet")
+    os.replace(tmp, out)
+
+
+def _cell(value):
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def progress_bar(done: int, total: int) -> None:
+    """A one-line progress bar on stderr."""
+    width = 30
+    filled = int(width * done / max(total, 1))
+    end = "\n" if done == total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} recordings", end=end,
+          file=sys.stderr, flush=True)

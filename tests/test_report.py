@@ -1,0 +1,280 @@
+"""The instructor's HTML report, on real recordings made by the real command, checked as text
+and rendered in a real headless browser (Chromium; CI installs it, so a missing browser is a
+failure, not a skip)."""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import pytest
+
+from analysis.metrics import recording_metrics
+from analysis.report import MAX_PLOT_POINTS, build_report, write_report
+from recorder.reader import open_recording
+from tests.conftest import ROOT, palpation_cmd
+
+CHROMIUM = Path("/usr/bin/chromium")
+TRAINEE = 'Zoë <b>&amp; "Q" & co'
+INSTRUCTOR = "Dr <i>Ref</i>"
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[str, Path]:
+    """Two sessions of a novice trainee and an expert (instructor) reference, recorded in
+    parallel by ``palpation record --simulate``."""
+    d = tmp_path_factory.mktemp("report-recordings")
+    specs = {
+        "novice1": ("novice", "11", ["--trainee", TRAINEE]),
+        "novice2": ("novice", "12", ["--trainee", TRAINEE]),
+        "expert": ("expert", "13", ["--trainee", "", "--instructor", INSTRUCTOR]),
+    }
+    procs = {}
+    for name, (profile, seed, extra) in specs.items():
+        out = d / f"{name}.h5"
+        procs[name] = (out, subprocess.Popen(
+            palpation_cmd("record", "--simulate", "--headless", "--duration", "25",
+                          "--out", str(out), "--profile", profile, "--seed", seed, *extra),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    paths = {}
+    for name, (out, proc) in procs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{name}: {stderr}\n{stdout}"
+        paths[name] = out
+    return paths
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, recordings) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("report-bad")
+    foreign = d / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = [1, 2, 3]
+    truncated = d / "truncated.h5"
+    shutil.copy(recordings["novice1"], truncated)
+    with open(truncated, "r+b") as fh:
+        fh.truncate(truncated.stat().st_size // 4)
+    text = d / "notes.h5"
+    text.write_text("not a recording at all\n")
+    return {"foreign": foreign, "truncated": truncated, "text": text}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, recordings, bad_files) -> tuple[Path, list[str], str]:
+    out = tmp_path_factory.mktemp("report-out") / "report.html"
+    warnings = write_report([recordings["novice1"], bad_files["foreign"], recordings["novice2"],
+                             bad_files["truncated"]], out, reference=recordings["expert"])
+    return out, warnings, out.read_text(encoding="utf-8")
+
+
+def _sections(page: str) -> dict[str, str]:
+    found = re.findall(r'<section class="point" id="point-\d+" data-label="([^"]*)">(.*?)'
+                       r"</section>", page, re.S)
+    return {html.unescape(label): body for label, body in found}
+
+
+# ---------------------------------------------------------------------------- content
+def test_recordings_have_holds(recordings):
+    for path in recordings.values():
+        assert len(recording_metrics(open_recording(path))) >= 1, path
+
+
+def test_one_section_per_trigger_point_with_holds(recordings, report):
+    _, _, page = report
+    labels = set()
+    for name in ("novice1", "novice2"):
+        labels |= {m.trigger_point for m in recording_metrics(open_recording(recordings[name]))}
+    sections = _sections(page)
+    assert set(sections) == labels
+    for label, body in sections.items():
+        rows = re.findall(r"<tbody>(.*?)</tbody>", body, re.S)[0].count("<tr>")
+        n = sum(1 for name in ("novice1", "novice2")
+                for m in recording_metrics(open_recording(recordings[name]))
+                if m.trigger_point == label)
+        assert rows == n
+        # holds + the dashed reference hold
+        m = re.search(r'<svg class="plot" data-points="(\d+)"', body)
+        assert int(m.group(1)) == n + 1 == body.count("<polyline")
+        assert body.count('stroke-dasharray="6,4"') == 1
+        assert 'class="band"' in body and 'class="window"' in body
+
+
+def test_curves_decimated(report):
+    _, _, page = report
+    for pts in re.findall(r'<polyline points="([^"]*)"', page):
+        assert 2 <= len(pts.split()) <= MAX_PLOT_POINTS
+
+
+def test_tables_say_units_and_flags(report):
+    _, _, page = report
+    for col in ("duration (s)", "time in band (s)", "plateau mean (N)", "overshoot (%)",
+                "steadiness (N)", "|error| (N)", "pain (0–10)", "blind",
+                "median |difference| to reference (N)"):
+        assert f">{html.escape(col)}</th>" in page, col
+    assert "DTW to reference (N·sample" in page
+    assert "force in N" in page and "contact area 2.00 cm²" in page
+    assert "NMT static compression" in page
+    assert re.search(r'class="badge b-(over|short|unsteady|band|ok)"', page)
+    assert "too short = released before the minimum hold" in page
+
+
+def test_flags_follow_the_metrics(recordings):
+    rec = open_recording(recordings["novice1"])
+    page = build_report([rec])
+    rows = recording_metrics(rec)
+    expect_over = sum(1 for m in rows if m.overshoot_pct > 15)
+    expect_short = sum(1 for m in rows if m.early_release)
+    expect_band = sum(1 for m in rows if m.time_in_band_s < 0.5 * m.duration_s)
+    expect_unsteady = sum(1 for m in rows if m.steadiness_n > 0.05 * m.target_n)
+    assert page.count('class="badge b-over"') == expect_over
+    assert page.count('class="badge b-short"') == expect_short
+    assert page.count('class="badge b-band"') == expect_band
+    assert page.count('class="badge b-unsteady"') == expect_unsteady
+    # without a reference there is no comparison column
+    assert "DTW" not in page and "dashed" not in page.split("<section")[1].split("</p>")[1]
+
+
+def test_reference_comparison(report):
+    _, _, page = report
+    for body in _sections(page).values():
+        for row in re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], re.S):
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+            dtw, mad = cells[-3], cells[-2]
+            assert float(dtw) >= 0 and float(mad) >= 0
+
+
+def test_progress_across_sessions(report):
+    _, _, page = report
+    assert "Progress across sessions" in page
+    progress = page.split('id="progress"')[1]
+    assert html.escape(TRAINEE) in progress
+    assert progress.count('<table class="progress">') == len(_sections(page))
+    assert "mean error (N)" in progress and "CV of plateau mean (%)" in progress
+    assert re.search(r'<svg class="plot" data-points="1"', progress)
+    assert "S1" in progress and "S2" in progress
+
+
+def test_single_session_has_no_progress(recordings):
+    page = build_report([open_recording(recordings["novice1"])])
+    assert "Progress across sessions" not in page
+
+
+def test_escaping(report):
+    _, _, page = report
+    assert TRAINEE not in page and "<b>" not in page and "<i>" not in page
+    assert html.escape(TRAINEE) in page
+    assert html.escape(INSTRUCTOR) in page
+    # nothing external: self-contained
+    assert not re.search(r"<(script|link|img|iframe)\b", page)
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+
+
+def test_unreadable_files_reported_and_others_render(report, bad_files):
+    out, warnings, page = report
+    assert len(warnings) == 2
+    assert any(str(bad_files["foreign"]) in w for w in warnings)
+    assert any(str(bad_files["truncated"]) in w for w in warnings)
+    for w in warnings:
+        assert f"Warning: {html.escape(w)}" in page
+    assert len(_sections(page)) >= 1
+    assert not list(out.parent.glob(".*.tmp"))  # atomic write left nothing behind
+
+
+def test_text_file_and_bad_reference(tmp_path, recordings, bad_files):
+    out = tmp_path / "r.html"
+    warnings = write_report([bad_files["text"], recordings["novice1"]], out,
+                            reference=bad_files["foreign"])
+    assert len(warnings) == 2 and "reference skipped" in warnings[1]
+    page = out.read_text(encoding="utf-8")
+    assert len(_sections(page)) >= 1 and "DTW" not in page
+
+
+def test_no_readable_recordings(tmp_path, bad_files):
+    out = tmp_path / "r.html"
+    warnings = write_report([bad_files["text"]], out)
+    assert len(warnings) == 1
+    page = out.read_text(encoding="utf-8")
+    assert "No holds were found" in page and "Warning:" in page
+
+
+def test_pressure_unit_uses_contact_area(recordings):
+    rec = open_recording(recordings["novice1"])
+    toml = rec.session["protocol_toml"]
+    assert 'unit = "N"' in toml and "contact_area_cm2 = 2" in toml
+    # the same band as a pressure on the same 2 cm² thumb: 30-50 N = 150-250 kPa
+    toml = (toml.replace('unit = "N"', 'unit = "kPa"')
+            .replace("target_low = 30", "target_low = 150")
+            .replace("target_high = 50", "target_high = 250"))
+    kpa = copy.copy(rec)
+    kpa.session = {**rec.session, "protocol_toml": toml}
+    page_n, page_kpa = build_report([rec]), build_report([kpa])
+    assert "plateau mean (kPa)" in page_kpa and "plateau mean (N)" not in page_kpa
+    assert "pressure in kPa" in page_kpa
+    assert "target band 150.0–250.0 kPa" in page_kpa
+    m = recording_metrics(rec)[0]
+    assert f"<td>{m.plateau_mean_n:.1f}</td>" in page_n
+    assert f"<td>{m.plateau_mean_n * 5:.1f}</td>" in page_kpa  # 1 N on 2 cm² = 5 kPa
+
+
+# ---------------------------------------------------------------------------- real browser
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    if not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"{CHROMIUM} not found: the report must be checked in a real browser; "
+                    "install it with `apt-get install -y chromium` (the Makefile does this "
+                    "for CI)")
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_renders_in_headless_chromium(tmp_path, report):
+    out, _, page = report
+    dom = _chromium(tmp_path, "--dump-dom", out.as_uri()).stdout
+    svgs = re.findall(r'<svg class="plot" data-points="(\d+)"[^>]*>(.*?)</svg>', dom, re.S)
+    assert len(svgs) == page.count('<svg class="plot"') >= 2
+    for n, body in svgs:
+        assert body.count("<polyline") == int(n) >= 1
+    assert 'data-label="' in dom and "Progress across sessions" in dom
+    assert html.escape(TRAINEE) in dom  # the browser kept it as text, not markup
+    assert "<b>" not in dom
+
+
+def test_screenshot_is_not_blank(tmp_path, report):
+    out, _, _ = report
+    png = tmp_path / "report.png"
+    _chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,2000", out.as_uri())
+    assert png.exists() and png.stat().st_size > 20_000
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from pyqtgraph.Qt import QtGui
+
+    img = QtGui.QImage(str(png))
+    assert not img.isNull()
+    assert (img.width(), img.height()) == (1200, 2000)
+    colours: dict[int, int] = {}
+    for y in range(0, img.height(), 7):
+        for x in range(0, img.width(), 7):
+            c = img.pixel(x, y)
+            colours[c] = colours.get(c, 0) + 1
+    total = sum(colours.values())
+    assert len(colours) > 20
+    background = max(colours.values())
+    assert background < 0.97 * total  # something besides the page background was drawn
+    # the plots' coloured curves and the shaded band are there (not just black text)
+    coloured = sum(n for c, n in colours.items()
+                   if max(_rgb(c)) - min(_rgb(c)) > 40)
+    assert coloured > 50
+
+
+def _rgb(c: int) -> tuple[int, int, int]:
+    return (c >> 16) & 255, (c >> 8) & 255, c & 255
