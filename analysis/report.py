@@ -134,9 +134,11 @@ def _svg_plot(series: Sequence[_Series], *, xlabel: str, ylabel: str, title: str
               width: int = 760, height: int = 300,
               xticks: Sequence[tuple[float, str]] | None = None,
               ymin: float | None = None) -> str:
-    """An inline SVG line chart: one polyline per series (``data-points`` counts them), an
+    """An inline SVG line chart: one polyline per series with finite points (``data-points``
+    counts them; series without any are left out), an
     optional shaded horizontal ``band`` and a vertical ``window`` (shaded between, dashed
     edges). Values must already be in display units."""
+    series = [s for s in series if np.any(np.isfinite(s.x) & np.isfinite(s.y))]
     ml, mr, mt, mb = 62, 16, 26 if title else 12, 42
     pw, ph = width - ml - mr, height - mt - mb
     xs = [s.x[np.isfinite(s.x) & np.isfinite(s.y)] for s in series]
@@ -423,16 +425,22 @@ def _progress_section(recs: Sequence, metrics: Sequence[list[HoldMetrics]],
                 continue
             x = np.arange(1, len(idx) + 1, dtype=np.float64)
             ticks = [(float(v), f"S{i + 1}") for v, i in zip(x, idx, strict=True)]
-            err_plot = _svg_plot(
-                [_Series(x, np.asarray(u(np.array(errs))), _COLOURS[0], markers=True,
-                         label="plateau mean error")],
-                xlabel="session", ylabel=f"error ({u.unit})", xticks=ticks, width=370,
-                height=220, title=f"{label}: plateau mean − target",
-                band=(0.0, 0.0))
-            cv_plot = _svg_plot(
-                [_Series(x, np.array(cvs), _COLOURS[1], markers=True, label="CV")],
-                xlabel="session", ylabel="CV (%)", xticks=ticks, width=370, height=220,
-                title=f"{label}: CV of plateau means", ymin=0.0)
+            err_y = np.asarray(u(np.array(errs)), dtype=np.float64)
+            cv_y = np.array(cvs, dtype=np.float64)
+            err_plot = cv_plot = ""
+            if np.isfinite(err_y).any():
+                err_plot = _svg_plot(
+                    [_Series(x, err_y, _COLOURS[0], markers=True, label="plateau mean error")],
+                    xlabel="session", ylabel=f"error ({u.unit})", xticks=ticks, width=370,
+                    height=220, title=f"{label}: plateau mean − target", band=(0.0, 0.0))
+            if np.isfinite(cv_y).any():
+                cv_plot = _svg_plot(
+                    [_Series(x, cv_y, _COLOURS[1], markers=True, label="CV")],
+                    xlabel="session", ylabel="CV (%)", xticks=ticks, width=370, height=220,
+                    title=f"{label}: CV of plateau means", ymin=0.0)
+            else:
+                cv_plot = ('<p class="note">No CV chart: it needs at least two holds with a '
+                           "plateau at the point in one session.</p>")
             body = "".join(
                 f'<tr><td class="l">S{i + 1}</td><td class="l">'
                 f'{_e(recs[i].session_start.strftime("%Y-%m-%d %H:%M"))}</td>'
