@@ -3,12 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= demo-$(shell date +%Y%m%d-%H%M%S).h5
-# Libraries Qt needs to draw (offscreen too); present on desktops, often absent on servers.
+# Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers;
+# and Chromium, in which the tests open the HTML report.
 QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+TEST_DEBS := chromium fonts-liberation
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
-.PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window
+.PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window bench-analysis
 
 $(STAMP): pyproject.toml
 	$(MAKE) system-deps
@@ -20,13 +22,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 system-deps:
-	@missing=$$(for p in $(QT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(QT_DEBS) $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null; then \
 	    echo "installing $$missing"; \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "please install the Qt runtime libraries: $$missing"; fi; \
+	  else echo "please install: $$missing"; fi; \
 	fi
 
 demo: $(STAMP)
@@ -39,7 +41,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: bench-decode bench-e2e bench-window
+bench: bench-decode bench-e2e bench-window bench-analysis
 
 bench-decode: $(STAMP)
 	$(PY) bench/bench_decode.py
@@ -49,3 +51,6 @@ bench-e2e: $(STAMP)
 
 bench-window: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_window.py
+
+bench-analysis: $(STAMP)
+	$(PY) bench/bench_analysis.py

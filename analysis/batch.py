@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import math
+import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -93,6 +95,10 @@ def _guarded(path: str) -> tuple[str, list[dict] | None, str]:
         return path, None, f"{path}: {exc}".splitlines()[0]
 
 
+def _guarded_all(paths: list[str]) -> list[tuple[str, list[dict] | None, str]]:
+    return [_guarded(p) for p in paths]
+
+
 def run_batch(paths: list[Path], jobs: int = 1, scheduler: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Analyse ``paths`` in this process (jobs 1), in ``jobs`` worker processes, or on the
@@ -111,10 +117,15 @@ def run_batch(paths: list[Path], jobs: int = 1, scheduler: str | None = None,
         from dask.distributed import as_completed as dask_completed
 
         with Client(scheduler, timeout="10s") as client:
-            for future in dask_completed(client.map(_guarded, names, pure=False)):
-                collect(*future.result())
+            # a few files per task: each task costs the scheduler about as much as a file
+            per_task = max(1, len(names) // (4 * max(1, len(client.nthreads()))))
+            chunks = [names[i:i + per_task] for i in range(0, len(names), per_task)]
+            for future in dask_completed(client.map(_guarded_all, chunks, pure=False)):
+                for item in future.result():
+                    collect(*item)
     elif jobs > 1 and len(names) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with _one_blas_thread(), ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             for future in as_completed([pool.submit(_guarded, n) for n in names]):
                 collect(*future.result())
     else:
@@ -127,6 +138,27 @@ def run_batch(paths: list[Path], jobs: int = 1, scheduler: str | None = None,
         else:
             result.rows.extend(rows)
     return result
+
+
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Workers started meanwhile (spawned: a fresh interpreter that reads its environment
+    when numpy loads) use one BLAS thread each. Otherwise every worker's OpenBLAS starts a
+    thread per core and they spin against each other: measured here, 2 workers were slower
+    than 1. Dask's workers do the same by default."""
+    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARS}
+    os.environ.update(dict.fromkeys(BLAS_THREAD_VARS, "1"))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:

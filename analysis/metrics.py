@@ -1,7 +1,7 @@
 """Per-hold and across-hold metrics of static compression (pure functions on numpy arrays).
 
 The metrics are the ones the literature uses for force consistency (see
-/work/shared/ANCHORS.md): absolute, constant and variable error against a target, % error, CV
+the shared ANCHORS.md): absolute, constant and variable error against a target, % error, CV
 across repetitions, rate of force application, time to and time in the target band, hold
 duration, steadiness, and dynamic time warping distance to an instructor's curve.
 

@@ -122,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a Dask distributed cluster (tcp://host:port)")
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser("report", help="an HTML report for an instructor",
+                       description="A self-contained HTML page: per trigger point the holds "
+                                   "over the target band, their metrics and flags, the "
+                                   "distance to a reference (instructor) recording, and a "
+                                   "trainee's progress across sessions.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILES")
+    p.add_argument("--out", type=Path, required=True, help="report.html")
+    p.add_argument("--reference", type=Path, help="an instructor's recording")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("export", help="a recording's raw trace as CSV or Parquet")
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
@@ -422,6 +432,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"{len(result.rows)} holds from {result.files - len(result.skipped)} recordings "
           f"-> {args.out}" + (f" ({len(result.skipped)} skipped)" if result.skipped else ""))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    try:
+        warnings = write_report(args.files, args.out, reference=args.reference)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    for w in warnings:
+        print(w, file=sys.stderr)
+    print(f"report -> {args.out}")
     return 0
 
 

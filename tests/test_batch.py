@@ -92,3 +92,13 @@ def test_parquet_table_and_bad_output(recordings, tmp_path):
     assert pq.read_table(tmp_path / "h.parquet").num_rows >= 2
     r = run_palpation("analyze", str(recordings), "--out", str(tmp_path / "h.xlsx"))
     assert r.returncode == 1 and ".csv or .parquet" in r.stderr
+
+
+def test_report_command_writes_a_page_and_names_the_skipped_file(recordings, tmp_path):
+    out = tmp_path / "report.html"
+    r = run_palpation("report", str(recordings / "s0.h5"), str(recordings / "broken.h5"),
+                      "--reference", str(recordings / "s1.h5"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "broken.h5" in r.stderr
+    page = out.read_text()
+    assert page.count('class="plot"') >= 1 and "broken.h5" in page

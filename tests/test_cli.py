@@ -7,7 +7,7 @@ from recorder.session_protocol import load_protocol
 from tests.conftest import run_palpation
 
 SUBCOMMANDS = ["record", "simulate", "devices", "validate", "info", "recover", "protocols",
-               "calibrate", "calibrations", "recalibrate",
+               "calibrate", "calibrations", "recalibrate", "analyze", "report", "export",
                "review"]
 
 
