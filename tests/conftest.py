@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -9,11 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from firmware_bridge.adc import AdcModel
 from firmware_bridge.simdevice import SimulatedSensor
 from firmware_bridge.simserve import PtyServer
-from firmware_bridge.therapist import Dose
+from firmware_bridge.therapist import Dose, Therapist
 from recorder.session import RecordingSession, SessionOptions
 from recorder.session_protocol import load_preset
 
@@ -60,6 +63,21 @@ def simulator(tmp_path):
     yield start
     for s in sims:
         s.stop()
+
+
+def therapist_stream(profile: str, seed: int, cycles: int, fs: float = 1000.0):
+    """A simulated therapist for ``cycles`` cycles at ``fs`` through the ADC model, back in
+    newtons with the ADC's true scale and offset (calibration is not what such tests test):
+    (therapist, end_s, t, true force, measured force)."""
+    th = Therapist(profile, seed=seed)
+    end_s = th.cycle_start_s(cycles)  # no hold straddles the end
+    idx = np.arange(math.floor(end_s * fs))
+    t = idx / fs
+    true_n = th.force(t)
+    adc = AdcModel(seed=seed)
+    counts, saturated = adc.counts(true_n, idx)
+    assert not saturated.any()
+    return th, end_s, t, true_n, (counts - adc.offset_counts) / adc.counts_per_newton
 
 
 def wait_until(cond, timeout: float = 10.0, step: float = 0.02) -> bool:

@@ -21,8 +21,8 @@ from analysis.holds import (
     HoldEvent,
     segment_holds,
 )
-from firmware_bridge.adc import AdcModel
 from firmware_bridge.therapist import THRESHOLD_FRAC, HoldTruth, Therapist
+from tests.conftest import therapist_stream
 
 FS = 1000.0
 CYCLES = 3
@@ -35,16 +35,8 @@ class Stream:
     """Three cycles of a simulated therapist at 1 kHz through the ADC, back in newtons."""
 
     def __init__(self, profile: str, seed: int) -> None:
-        self.th = Therapist(profile, seed=seed)
-        self.end_s = self.th.cycle_start_s(CYCLES)  # no hold straddles the end
-        idx = np.arange(math.floor(self.end_s * FS))
-        self.t = idx / FS
-        self.true_n = self.th.force(self.t)
-        adc = AdcModel(seed=seed)
-        counts, saturated = adc.counts(self.true_n, idx)
-        assert not saturated.any()
-        # the ADC's true scale and offset: calibration is not what is tested here
-        self.force_n = (counts - adc.offset_counts) / adc.counts_per_newton
+        self.th, self.end_s, self.t, self.true_n, self.force_n = therapist_stream(
+            profile, seed, cycles=CYCLES, fs=FS)
         self.truth: list[HoldTruth] = self.th.holds_between(0.0, self.end_s)
         dose = self.th.dose
         self.config = HoldConfig.for_band(dose.band_low_n, dose.band_high_n)

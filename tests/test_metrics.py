@@ -27,11 +27,11 @@ from analysis.metrics import (
     resample_curve,
     variable_error,
 )
-from firmware_bridge.adc import AdcModel
-from firmware_bridge.therapist import HoldTruth, Therapist
+from firmware_bridge.therapist import HoldTruth
 from recorder.events import Event, Hold
 from recorder.reader import open_recording
 from recorder.writer import RecordingWriter
+from tests.conftest import therapist_stream
 
 FS = 1000.0
 
@@ -40,15 +40,8 @@ class Stream:
     """One cycle (12 holds) of a simulated therapist at 1 kHz through the ADC, in newtons."""
 
     def __init__(self, profile: str, seed: int) -> None:
-        self.th = Therapist(profile, seed=seed)
-        self.end_s = self.th.cycle_start_s(1)
-        idx = np.arange(math.floor(self.end_s * FS))
-        self.t = idx / FS
-        self.true_n = self.th.force(self.t)
-        adc = AdcModel(seed=seed)
-        counts, saturated = adc.counts(self.true_n, idx)
-        assert not saturated.any()
-        self.force_n = (counts - adc.offset_counts) / adc.counts_per_newton
+        self.th, self.end_s, self.t, self.true_n, self.force_n = therapist_stream(
+            profile, seed, cycles=1, fs=FS)
         self.truth: list[HoldTruth] = self.th.holds_between(0.0, self.end_s)
         d = self.th.dose
         self.config = HoldConfig.for_band(d.band_low_n, d.band_high_n)
