@@ -52,9 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="recording file to create (.h5)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--headless", action="store_true", help="no window, a progress line only")
-    p.add_argument("--device", choices=["palpation", "ascii"], default="palpation",
-                   help="wire protocol: palpation (binary protocol v1) or ascii lines")
-    p.add_argument("--baud", type=int, default=921600, help="baud rate (default 921600)")
+    p.add_argument("--device", choices=["palpation", "ascii", "mark10", "imada", "wagner"],
+                   default="palpation",
+                   help="palpation (binary protocol v1), ascii lines, or a force gauge: "
+                        "Mark-10 Series 4/5, Imada DS2/DST/ZTA, Wagner FDIX")
+    p.add_argument("--baud", type=int,
+                   help="baud rate (default: the gauge's documented rate, else 921600)")
     p.add_argument("--ascii-unit", default="N", help="unit of ASCII readings with none given")
     p.add_argument("--rate", type=float, help="ask the device for this sample rate (Hz)")
     for name in ("trainee", "instructor", "site", "notes"):

@@ -21,7 +21,6 @@ import numpy as np
 
 from analysis.holds import Hold as AnalysisHold
 from analysis.holds import HoldConfig, HoldDetector, LiveHold, config_for_band
-from firmware_bridge.asciilines import AsciiLineDecoder
 from firmware_bridge.continuity import ContinuityTracker
 from firmware_bridge.frames import (
     CMD_IDENTIFY,
@@ -36,6 +35,7 @@ from firmware_bridge.frames import (
     FrameDecoder,
     encode_command,
 )
+from firmware_bridge.gauges import make_driver
 from firmware_bridge.link import SerialLink
 from recorder import __version__
 from recorder.calibration import Calibration, find_calibration, warnings_for
@@ -46,7 +46,7 @@ from recorder.session_protocol import SessionProtocol
 from recorder.writer import RecordingWriter
 from schemas.validate import RecordingFileError
 
-ASCII_COUNTS_PER_NEWTON = 1000.0  # ASCII links store millinewtons as their raw counts
+GAUGE_COUNTS_PER_NEWTON = 1000.0  # gauges and ASCII lines: raw counts are millinewtons
 
 
 class SessionError(Exception):
@@ -57,8 +57,8 @@ class SessionError(Exception):
 class SessionOptions:
     port: str
     out: Path
-    device: str = "palpation"  # "palpation" (protocol v1) or "ascii"
-    baudrate: int = 921600
+    device: str = "palpation"  # protocol v1, or a gauge driver: ascii, mark10, imada, wagner
+    baudrate: int | None = None  # default: the driver's (a gauge's documented rate), else 921600
     ascii_unit: str = "N"
     rate_hz: float | None = None
     metadata: dict = field(default_factory=dict)
@@ -108,9 +108,10 @@ class RecordingSession:
 
     def __init__(self, options: SessionOptions) -> None:
         self.options = options
-        self.ascii = options.device == "ascii"
+        self.driver = (make_driver(options.device, **({"default_unit": options.ascii_unit}
+                                                      if options.device == "ascii" else {}))
+                       if options.device != "palpation" else None)
         self.decoder = FrameDecoder()
-        self.lines = AsciiLineDecoder(options.ascii_unit) if self.ascii else None
         self.tracker = ContinuityTracker()
         self.device_info: DeviceInfo | None = None
         self.calibration: Calibration | None = None
@@ -158,11 +159,13 @@ class RecordingSession:
 
     def start(self) -> None:
         """Open the port, identify the device, create the file, start streaming."""
-        self._link = SerialLink(self.options.port, self, baudrate=self.options.baudrate)
+        baud = self.options.baudrate or (self.driver.baudrate if self.driver else 921600)
+        self._link = SerialLink(self.options.port, self, baudrate=baud)
         self._link.start()
         try:
-            if self.ascii:
-                self._zero, self._scale = 0.0, 1.0 / ASCII_COUNTS_PER_NEWTON
+            if self.driver is not None:
+                self._zero, self._scale = 0.0, 1.0 / GAUGE_COUNTS_PER_NEWTON
+                self._link.write(self.driver.start())
             else:
                 self._handshake()
             self._open_file()
@@ -174,8 +177,12 @@ class RecordingSession:
         self._writer_thread.start()
         self._recording = True
         self._post(Event(self._now(), "record_start", text=self.options.port))
-        if not self.ascii:
+        if self.driver is None:
             self._command(CMD_START)
+        elif self.driver.poll_interval_s:
+            self._poller = threading.Thread(target=self._poll_loop, name="gauge-poller",
+                                            daemon=True)
+            self._poller.start()
 
     def _handshake(self) -> None:
         deadline = time.monotonic() + self.options.handshake_s
@@ -184,7 +191,8 @@ class RecordingSession:
         if info is None:
             raise SessionError(
                 f"no answer from {self.options.port} within {self.options.handshake_s:g} s: "
-                "is it a palpation-v1 device (for a line-per-reading device use --device ascii)?")
+                "is it a palpation-v1 device (for a gauge or a line-per-reading device use "
+                "--device mark10|imada|wagner|ascii)?")
         self.device_info = info
         if self.options.rate_hz:
             self._command(CMD_SET_RATE, self.options.rate_hz)
@@ -242,8 +250,9 @@ class RecordingSession:
         rate = self.device_info.nominal_rate_hz if self.device_info else 0.0
         self.ring = RingBuffer(max(1000, int(self.options.ring_seconds * max(rate, 100.0))))
         device = self.device_info.as_attrs() if self.device_info else {
-            "counts_per_newton": ASCII_COUNTS_PER_NEWTON}
-        device.update(link="ascii" if self.ascii else "palpation-v1", port=self.options.port,
+            "counts_per_newton": GAUGE_COUNTS_PER_NEWTON}
+        device.update(link=self.driver.name if self.driver else "palpation-v1",
+                      port=self.options.port,
                       usb_identity=self._link.usb_identity)
         if self.calibration is not None:
             calibration = self.calibration.recording_attrs(zero_counts=self._zero)
@@ -253,14 +262,14 @@ class RecordingSession:
             self.options.out, session=self.options.metadata, device=device,
             calibration=calibration, session_start=self._session_start,
             software_version=__version__)
-        if not self.ascii:
+        if self.driver is None:
             self._post(Event(0.0, "tare", value=self._zero, text="counts at zero load"))
         for warning in self.warnings:
             self._post(Event(0.0, "note", text=f"warning: {warning}"))
 
     def _scale_attrs(self) -> dict:
         """The /calibration attributes without a calibration record: a plain scale."""
-        if self.ascii:
+        if self.driver is not None:
             source, coefficients = "device", [0.0, self._scale]
         elif self.device_info and math.isfinite(self.device_info.counts_per_newton):
             source, coefficients = "factory", [-self._zero * self._scale, self._scale]
@@ -273,11 +282,10 @@ class RecordingSession:
     def stop(self) -> dict:
         """Stop streaming, drain the queue into the file and finalise it; returns the
         summary. Safe to call after a failure: what was written stays readable."""
-        if self._link is not None:
-            if not self.ascii:
-                self._command(CMD_STOP)
-            self._link.stop()
         self._recording = False
+        if self._link is not None:
+            self._link.write(self.driver.stop() if self.driver else encode_command(CMD_STOP))
+            self._link.stop()
         if self._writer is None:
             return {}
         self._post(Event(self._now(), "record_stop"))
@@ -304,7 +312,7 @@ class RecordingSession:
         with self._lock:
             samples = self._samples
         crc = self.decoder.stats.crc_errors
-        garbage = self.decoder.stats.garbage_bytes + (self.lines.garbage_bytes if self.lines
+        garbage = self.decoder.stats.garbage_bytes + (self.driver.garbage_bytes if self.driver
                                                       else 0)
         return SessionStatus(
             connected=bool(self._link and self._link.connected.is_set()), elapsed_s=elapsed,
@@ -355,7 +363,7 @@ class RecordingSession:
     def tare(self) -> None:
         """Zero the force at the current load: the device measures its zero (an ASCII
         device: the latest readings); the tare event records the counts."""
-        if self.ascii:
+        if self.driver is not None:
             raw = self._last_raw
             if len(raw):
                 self._zero = float(raw.mean())
@@ -422,7 +430,10 @@ class RecordingSession:
         self._reconnects += 1
         self.decoder.discard_pending()
         self._post(Event(self._now(), "reconnect", text=link.path))
-        if not self.ascii:
+        if self.driver is not None:
+            self.driver.reset()  # a gauge may have lost its streaming mode with its power
+            link.write(self.driver.start())
+        else:
             link.write(encode_command(CMD_IDENTIFY))
             link.write(encode_command(CMD_START))
 
@@ -431,8 +442,8 @@ class RecordingSession:
             self._post(Event(host_time - self._t0, "disconnect", text=reason))
 
     def data_received(self, data: bytes, host_time: float) -> None:
-        if self.ascii:
-            self._ascii_received(data, host_time)
+        if self.driver is not None:
+            self._gauge_received(data, host_time)
             return
         result = self.decoder.feed(data)
         for _, msg in result.messages:
@@ -457,15 +468,19 @@ class RecordingSession:
             self._post(Event(float(timestamps[gap.index]), "gap", value=gap.missing,
                              sample_index=self._samples - len(block) + gap.index))
 
-    def _ascii_received(self, data: bytes, host_time: float) -> None:
-        readings = self.lines.feed(data)
+    def _gauge_received(self, data: bytes, host_time: float) -> None:
+        readings = self.driver.feed(data)
+        if self._recording:
+            for err in readings.errors:
+                self._post(Event(host_time - self._t0, "note",
+                                 text=f"gauge error {err.code}: {err.message}"))
         n = len(readings.force_n)
         if not self._recording or n == 0:
             return
         host = host_time - self._t0
         seq = np.arange(self._samples, self._samples + n, dtype=np.int64)
         tick = np.full(n, round(host * 1e6), dtype=np.int64)
-        raw = np.round(readings.force_n * ASCII_COUNTS_PER_NEWTON).astype(np.int32)
+        raw = np.round(readings.force_n * GAUGE_COUNTS_PER_NEWTON).astype(np.int32)
         self._deliver(self.to_newtons(raw), np.full(n, host), raw, tick, seq,
                       np.zeros(n, np.uint8), host)
 
@@ -492,6 +507,19 @@ class RecordingSession:
         self._zero_counts = counts
         cal = getattr(self, "calibration", None)
         self._zero_force = float(cal.force(counts)) if cal is not None else 0.0
+
+    def _poll_loop(self) -> None:
+        """Ask a polled gauge for a reading every poll interval, one query at a time; a
+        query unanswered for a second is given up (the gauge may be off or replugging)."""
+        driver, link = self.driver, self._link
+        asked = time.monotonic()
+        while self._recording and not self.stopped.is_set():
+            now = time.monotonic()
+            if driver.pending_replies >= driver.max_pending and now - asked > 1.0:
+                driver.reset()
+            if driver.pending_replies < driver.max_pending and link.write(driver.poll()):
+                asked = now
+            time.sleep(driver.poll_interval_s)
 
     def _timestamps(self, tick_us: np.ndarray, restarts: list[int], host: float) -> np.ndarray:
         """Device clock mapped to session seconds, re-anchored at each device epoch."""

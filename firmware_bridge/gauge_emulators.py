@@ -1,0 +1,362 @@
+"""Emulators of commercial force gauges, written from their documented serial protocols.
+
+Each emulator is a state machine: ``receive(data, t)`` takes host bytes (commands end in
+CR; LF is accepted too) and returns the reply bytes; ``stream(t)`` returns readings the
+gauge sends on its own; ``power_cycle()`` puts it back to its power-on state. The force is
+``force(t)`` in newtons (compression positive), ``t`` seconds since the emulator was made
+(world time, unaffected by power cycles). Every value sent is logged in ``sent`` as
+``(t, newtons_sampled, line)`` so tests can compare what arrived with what was meant.
+
+:class:`GaugePtyServer` serves one on a pseudo-terminal from a thread, optionally behind a
+symlink that is re-pointed when a power cycle also re-enumerates the port (a USB gauge).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_bridge.units import from_newtons
+
+Force = Callable[[float], float]
+
+
+class GaugeEmulator:
+    name = "gauge"
+
+    def __init__(self, force: Force, *, compression_sign: int = 1) -> None:
+        self.force = force
+        self.compression_sign = compression_sign  # +1: compression sent as positive
+        self.sent: list[tuple[float, float, bytes]] = []
+        self.commands: list[str] = []
+        self.power_cycles = 0
+        self._cmd = b""
+        self._power_on()
+
+    def _power_on(self) -> None:
+        self._cmd = b""
+
+    def power_cycle(self) -> None:
+        self.power_cycles += 1
+        self._power_on()
+
+    def receive(self, data: bytes, t: float) -> bytes:
+        out = b""
+        buf = self._cmd + data
+        while True:
+            cut = min((i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0), default=-1)
+            if cut < 0:
+                break
+            cmd, buf = buf[:cut], buf[cut + 1:]
+            text = cmd.decode("ascii", "replace").strip()
+            if text:
+                self.commands.append(text)
+                out += self.command(text, t)
+        self._cmd = buf[-64:]
+        return out
+
+    def command(self, text: str, t: float) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def stream(self, t: float) -> bytes:
+        return b""
+
+    def _sample(self, t: float) -> float:
+        return self.compression_sign * float(self.force(t))
+
+    def _log(self, t: float, newtons: float, line: bytes) -> bytes:
+        self.sent.append((t, newtons, line))
+        return line
+
+
+class _Streamer:
+    """Emits readings at ``rate_hz`` on a fixed grid from ``t0``; never bursts more than 1 s."""
+
+    def __init__(self, rate_hz: float, t0: float) -> None:
+        self.period = 1.0 / rate_hz
+        self.next_t = t0
+
+    def due(self, t: float) -> list[float]:
+        times = []
+        if t - self.next_t > 1.0:
+            self.next_t = t - 1.0
+        while self.next_t <= t:
+            times.append(self.next_t)
+            self.next_t += self.period
+        return times
+
+
+# Mark-10 unit commands and how each unit is written on the wire.
+MARK10_UNITS = {"N": "N", "LB": "lbF", "KG": "kgF", "G": "gF", "OZ": "ozF", "KN": "kN",
+                "MN": "mN"}
+MARK10_DECIMALS = {"N": 3, "lbF": 2, "kgF": 3, "gF": 0, "ozF": 1, "kN": 4, "mN": 0}
+
+
+class Mark10Emulator(GaugeEmulator):
+    """Mark-10 Series 4/5: ``?``/``?C`` current, ``?PT``/``?PC`` tension/compression peaks,
+    unit commands (``N``, ``LB``, ``KG``...; no reply), ``*10`` for unknown commands.
+    ``auto_output_hz`` models the menu setting that makes the gauge send readings by itself
+    (stored in the gauge, so it survives a power cycle); a power cycle brings the gauge back
+    idle in its menu unit with peaks cleared."""
+
+    name = "mark10"
+
+    def __init__(self, force: Force, *, unit: str = "lbF", compression_sign: int = 1,
+                 auto_output_hz: float | None = None) -> None:
+        self.menu_unit = unit
+        self.auto_output_hz = auto_output_hz
+        super().__init__(force, compression_sign=compression_sign)
+
+    def _power_on(self) -> None:
+        super()._power_on()
+        self.unit = self.menu_unit
+        self.peak_t = 0.0  # signed newtons as the gauge measures them
+        self.peak_c = 0.0
+        self._streamer = None
+        if self.auto_output_hz:
+            self._streamer = _Streamer(self.auto_output_hz, float("-inf"))
+
+    def _measure(self, t: float) -> float:
+        newtons = self._sample(t)
+        self.peak_c = max(self.peak_c, newtons * self.compression_sign)
+        self.peak_t = max(self.peak_t, -newtons * self.compression_sign)
+        return newtons
+
+    def _line(self, t: float, newtons: float | None = None) -> bytes:
+        if newtons is None:
+            newtons = self._measure(t)
+        value = from_newtons(newtons, self.unit.lower())
+        text = f"{value:.{MARK10_DECIMALS[self.unit]}f} {self.unit}\r\n".encode()
+        return self._log(t, newtons, text)
+
+    def command(self, text: str, t: float) -> bytes:
+        cmd = text.upper()
+        if cmd in ("?", "?C"):
+            return self._line(t)
+        if cmd in ("?PT", "?PC"):
+            self._measure(t)  # peaks include the present value
+            peak = self.peak_c if cmd == "?PC" else -self.peak_t
+            return self._line(t, self.compression_sign * peak)
+        if cmd in MARK10_UNITS:
+            self.unit = MARK10_UNITS[cmd]
+            return b""
+        return b"*10\r\n"
+
+    def stream(self, t: float) -> bytes:
+        if self._streamer is None:
+            return b""
+        if self._streamer.next_t == float("-inf"):
+            self._streamer.next_t = t
+        return b"".join(self._line(ts) for ts in self._streamer.due(t))
+
+
+IMADA_LETTERS = {"lbf": "O", "kgf": "K", "N": "N"}
+
+
+class ImadaEmulator(GaugeEmulator):
+    """Imada DS2/DST/ZTA: ``D`` -> ``+12.34KT0`` CR; ``Z`` zeroes (no reply); ``E`` CR for an
+    unknown command (an assumption: our documentation does not give that reply).
+    ``mode`` T (real time) or P (peak); judgement from ``low``/``high`` limits in newtons
+    (L below, O inside, H above), ``0`` when no limits are set."""
+
+    name = "imada"
+
+    def __init__(self, force: Force, *, unit: str = "kgf", mode: str = "T",
+                 compression_sign: int = 1, decimals: int = 2,
+                 low: float | None = None, high: float | None = None) -> None:
+        self.unit = unit
+        self.mode = mode
+        self.decimals = decimals
+        self.low, self.high = low, high
+        super().__init__(force, compression_sign=compression_sign)
+
+    def _power_on(self) -> None:
+        super()._power_on()
+        self.tare = 0.0
+        self.peak = 0.0
+
+    def command(self, text: str, t: float) -> bytes:
+        cmd = text.upper()
+        if cmd == "D":
+            now = self._sample(t) - self.tare
+            if abs(now) > abs(self.peak):
+                self.peak = now
+            newtons = self.peak if self.mode == "P" else now
+            value = from_newtons(newtons, self.unit)
+            judge = "0"
+            if self.low is not None and self.high is not None:
+                judge = "L" if newtons < self.low else "H" if newtons > self.high else "O"
+            sign = "-" if value < 0 else "+"
+            line = (f"{sign}{abs(value):.{self.decimals}f}{IMADA_LETTERS[self.unit]}"
+                    f"{self.mode}{judge}\r").encode()
+            return self._log(t, newtons, line)
+        if cmd == "Z":
+            self.tare = self._sample(t)
+            self.peak = 0.0
+            return b""
+        return b"E\r"
+
+
+class WagnerEmulator(GaugeEmulator):
+    """Wagner FDIX (``model="fdix"``): ``C<rate>`` sets 0.5-100 readings/s, ``CB`` begins
+    continuous output, ``CE`` ends it; a power cycle loses streaming (rate back to default).
+    FPX (``model="fpx"``): ``?`` -> ``12.34 lbf``. Lines end CR LF. Unknown commands are
+    ignored (no documented reply)."""
+
+    name = "wagner"
+
+    def __init__(self, force: Force, *, model: str = "fdix", unit: str = "lbf",
+                 compression_sign: int = 1, decimals: int = 2) -> None:
+        self.model = model
+        self.unit = unit
+        self.decimals = decimals
+        super().__init__(force, compression_sign=compression_sign)
+
+    def _power_on(self) -> None:
+        super()._power_on()
+        self.rate_hz = 10.0
+        self.streaming: _Streamer | None = None
+
+    def _line(self, t: float) -> bytes:
+        newtons = self._sample(t)
+        value = from_newtons(newtons, self.unit)
+        return self._log(t, newtons, f"{value:.{self.decimals}f} {self.unit}\r\n".encode())
+
+    def command(self, text: str, t: float) -> bytes:
+        cmd = text.upper()
+        if self.model == "fpx":
+            return self._line(t) if cmd == "?" else b""
+        if cmd == "CB":
+            self.streaming = _Streamer(self.rate_hz, t)
+        elif cmd == "CE":
+            self.streaming = None
+        elif cmd.startswith("C"):
+            with contextlib.suppress(ValueError):
+                rate = float(cmd[1:])
+                if 0.5 <= rate <= 100:
+                    self.rate_hz = rate
+        return b""
+
+    def stream(self, t: float) -> bytes:
+        if self.streaming is None:
+            return b""
+        return b"".join(self._line(ts) for ts in self.streaming.due(t))
+
+
+class GaugePtyServer:
+    """Serves ``emulator`` on a pty from a daemon thread. ``path`` is the current slave path;
+    ``link`` (optional) is a symlink kept pointing at it, surviving re-enumeration."""
+
+    def __init__(self, emulator: GaugeEmulator, *, link: Path | None = None,
+                 tick_s: float = 0.002, tx_buffer: int = 65536) -> None:
+        self.emulator = emulator
+        self.tx_buffer = tx_buffer
+        self.link = link
+        self.tick_s = tick_s
+        self.t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._master = self._slave = -1
+        self.path = ""
+        self._pending = bytearray()
+        self._open_pty()
+        self._thread = threading.Thread(target=self._run, name=f"{emulator.name}-pty",
+                                        daemon=True)
+
+    def __enter__(self) -> GaugePtyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> str:
+        self._thread.start()
+        return self.path
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        fcntl.fcntl(master, fcntl.F_SETFL, fcntl.fcntl(master, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        if self.link is not None:
+            tmp = self.link.with_name(self.link.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link)
+
+    def _close_pty(self) -> None:
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def power_cycle(self, *, replug: bool = False) -> str:
+        """Power-cycle the gauge. ``replug=False``: an RS-232 gauge behind an adapter that
+        stays plugged (same port). ``replug=True``: a USB gauge, the port vanishes and a new
+        one appears (``link`` follows). Returns the device path."""
+        with self._lock:
+            self.emulator.power_cycle()
+            self._pending.clear()
+            if replug:
+                self._close_pty()
+                self._open_pty()
+            return self.path
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                master = self._master
+            try:
+                readable, _, _ = select.select([master], [], [], self.tick_s)
+            except (OSError, ValueError):
+                continue  # the pty is being replaced
+            with self._lock:
+                if master != self._master:
+                    continue
+                t = self.now()
+                if readable:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:
+                        data = b""  # nobody has the port open
+                    if data:
+                        self._pending += self.emulator.receive(data, t)
+                self._pending += self.emulator.stream(t)
+                if len(self._pending) > self.tx_buffer:  # nobody reading: drop the oldest
+                    del self._pending[:len(self._pending) - self.tx_buffer]
+                if self._pending:
+                    try:
+                        sent = os.write(master, self._pending)
+                    except OSError:
+                        sent = 0
+                    del self._pending[:sent]
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        self._close_pty()
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+
+
+def serve(emulator: GaugeEmulator, link: Path | None = None) -> GaugePtyServer:
+    """Start serving ``emulator``; prints and returns the server (``.path``, ``.link``)."""
+    server = GaugePtyServer(emulator, link=link)
+    server.start()
+    print(server.link or server.path, flush=True)
+    return server
