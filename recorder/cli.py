@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the window to this PNG when the run ends")
     p.add_argument("--calibration", type=Path,
                    help="calibration file (default: the newest saved for this device)")
+    p.add_argument("--lsl", action="store_true",
+                   help="also publish the force as a Lab Streaming Layer outlet (lsl extra)")
     p.add_argument("--unit", help="display unit: N, kgf, lbf, kPa, N/cm2, kgf/cm2 "
                                   "(default: the protocol's)")
     _add_sim_options(p, standalone=False)
@@ -272,6 +274,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from firmware_bridge.link import LinkError
     from firmware_bridge.units import newtons_per_unit
     from recorder.calibration import CalibrationError, load_calibration
+    from recorder.lsl import LslError
     from recorder.session import RecordingSession, SessionError, SessionOptions
     from recorder.session_protocol import ProtocolError, resolve_protocol
     from schemas.validate import RecordingFileError
@@ -311,11 +314,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     options = SessionOptions(port=port, out=args.out, device=args.device, baudrate=args.baud,
                              ascii_unit=args.ascii_unit, rate_hz=args.rate, metadata=metadata,
                              protocol=protocol, contact_area_cm2=args.contact_area,
-                             display_unit=args.unit, calibration=calibration)
+                             display_unit=args.unit, calibration=calibration, lsl=args.lsl)
     session = RecordingSession(options)
     try:
         session.start()
-    except (LinkError, SessionError, RecordingFileError, ValueError) as exc:
+    except (LinkError, SessionError, RecordingFileError, LslError, ValueError) as exc:
         stop.set()
         raise CliError(str(exc)) from None
     for warning in session.warnings:

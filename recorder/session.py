@@ -41,6 +41,7 @@ from recorder import __version__
 from recorder.calibration import Calibration, find_calibration, warnings_for
 from recorder.events import Event, LinkStats
 from recorder.events import Hold as HoldRow
+from recorder.lsl import ForceOutlet
 from recorder.ring import RingBuffer
 from recorder.session_protocol import SessionProtocol
 from recorder.writer import RecordingWriter
@@ -67,6 +68,7 @@ class SessionOptions:
     display_unit: str | None = None  # overrides the protocol's unit on screen
     calibration: Calibration | None = None  # default: the newest saved for this device
     use_saved_calibration: bool = True
+    lsl: bool = False  # also publish the force as a Lab Streaming Layer outlet
     auto_advance: bool = True  # next trigger point once a point's repetitions are done
     ring_seconds: float = 120.0
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
@@ -154,6 +156,7 @@ class RecordingSession:
         self._detector_point = 0
         self._hold_point = 0
         self._last_raw = np.zeros(0, dtype=np.int32)
+        self._lsl: ForceOutlet | None = None
 
     # ---- start / stop -------------------------------------------------------------------
 
@@ -172,6 +175,11 @@ class RecordingSession:
         except BaseException:
             self._link.stop()
             raise
+        if self.options.lsl:
+            info = self.device_info
+            self._lsl = ForceOutlet(f"palpation {info.device_id if info else self.options.port}",
+                                    info.device_id if info else self.options.port,
+                                    info.nominal_rate_hz if info else 0.0)
         self._writer_thread = threading.Thread(target=self._write_loop, name="hdf5-writer",
                                                daemon=True)
         self._writer_thread.start()
@@ -306,6 +314,11 @@ class RecordingSession:
 
     def _now(self) -> float:
         return time.monotonic() - self._t0
+
+    @property
+    def start_monotonic(self) -> float:
+        """The host monotonic time (= LSL's local_clock) of session time zero."""
+        return self._t0
 
     def status(self) -> SessionStatus:
         elapsed = self._now() if self._t0 else 0.0
@@ -536,6 +549,8 @@ class RecordingSession:
     def _deliver(self, force, timestamps, raw, tick, seq, flags, host: float) -> None:
         n = len(force)
         self.ring.push(timestamps, force, flags)
+        if self._lsl is not None:
+            self._lsl.push(force, timestamps + self._t0)  # session time → LSL local_clock
         self._last_raw = raw[-16:]
         with self._lock:
             first = self._samples

@@ -1,0 +1,34 @@
+"""Publish the live force stream as a Lab Streaming Layer outlet, so a lab can record it in
+sync with EMG or EEG (LabRecorder and friends).
+
+One channel, newtons, float32, at the device's nominal rate. Each sample carries the device
+clock mapped to the host's monotonic clock, which is LSL's ``local_clock``; LSL's own clock
+synchronisation then carries it to the other machines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LslError(Exception):
+    """One line for the user."""
+
+
+class ForceOutlet:
+    def __init__(self, name: str, source_id: str, rate_hz: float) -> None:
+        try:
+            import pylsl
+        except ImportError:
+            raise LslError("--lsl needs pylsl: pip install 'palpation-recorder[lsl]'") from None
+        info = pylsl.StreamInfo(name, "Force", 1, rate_hz, "float32", source_id)
+        channel = info.desc().append_child("channels").append_child("channel")
+        channel.append_child_value("label", "force")
+        channel.append_child_value("unit", "newtons")
+        channel.append_child_value("type", "Force")
+        self._outlet = pylsl.StreamOutlet(info)
+
+    def push(self, force_n: np.ndarray, lsl_times: np.ndarray) -> None:
+        """Samples with their LSL timestamps (seconds of ``pylsl.local_clock``)."""
+        self._outlet.push_chunk(force_n.astype(np.float32).reshape(-1, 1),
+                                lsl_times.astype(np.float64))
