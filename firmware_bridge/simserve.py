@@ -75,6 +75,9 @@ class PtyServer:
                 therapist_origin = power_up - device.therapist_offset
             if ended:
                 break
+            if self.link is not None:  # unplugged: the device node goes away, as udev's does
+                with contextlib.suppress(FileNotFoundError):
+                    self.link.unlink()
             disconnect_at = None
             self.power_cycles += 1
             if self.faults.reappear_after is None:
