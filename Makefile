@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= demo-$(shell date +%Y%m%d-%H%M%S).h5
 # Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers;
-# and Chromium, in which the tests open the HTML report.
+# Chromium, in which the tests open the HTML report; and the AVR toolchain and simavr, in
+# which the tests build and run the reference firmware.
 QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
-TEST_DEBS := chromium fonts-liberation
+TEST_DEBS := chromium fonts-liberation gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
