@@ -8,6 +8,7 @@ the edge cases: debounce, hysteresis, lift-off merging, chatter, gaps, chunking.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import astuple, fields
 
@@ -42,15 +43,10 @@ class Stream:
         self.config = HoldConfig.for_band(dose.band_low_n, dose.band_high_n)
 
 
-_STREAMS: dict[tuple[str, int], Stream] = {}
-
-
+@functools.cache
 def stream(profile: str, seed: int) -> Stream:
-    """Cached stream (generation is the expensive part of these tests)."""
-    key = (profile, seed)
-    if key not in _STREAMS:
-        _STREAMS[key] = Stream(profile, seed)
-    return _STREAMS[key]
+    """Cached: generating the stream is the expensive part of these tests."""
+    return Stream(profile, seed)
 
 
 def feed_chunks(det: HoldDetector, t: np.ndarray, f: np.ndarray,

@@ -9,6 +9,7 @@ ramp slope, the early-release flag, the errors and the no-plateau case.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -52,14 +53,10 @@ class Stream:
                      for h, g in zip(self.holds, self.truth, strict=True)]
 
 
-_STREAMS: dict[tuple[str, int], Stream] = {}
-
-
+@functools.cache
 def stream(profile: str, seed: int) -> Stream:
-    key = (profile, seed)
-    if key not in _STREAMS:
-        _STREAMS[key] = Stream(profile, seed)
-    return _STREAMS[key]
+    """Cached: generating the stream is the expensive part of these tests."""
+    return Stream(profile, seed)
 
 
 def synthetic(levels: list[tuple[float, float]], fs: float = FS) -> tuple[np.ndarray, np.ndarray]:
