@@ -37,9 +37,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
 bench: bench-decode bench-e2e bench-window bench-analysis

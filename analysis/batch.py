@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from analysis.metrics import HoldMetrics, consistency, recording_metrics
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording
 
 # Session columns added before the hold metrics; then every HoldMetrics field.
 SESSION_COLUMNS = {
@@ -76,8 +78,6 @@ def find_recordings(inputs: Iterable[str | Path]) -> list[Path]:
 
 def analyse_file(path: str | Path) -> list[dict]:
     """Rows of one recording; RecordingFileError (one line) if it cannot be read."""
-    from recorder.reader import open_recording
-
     rec = open_recording(path)
     session = {"file": Path(path).name, "trainee": rec.session.get("trainee", ""),
                "session_start": rec.session_start.isoformat(),
@@ -87,8 +87,6 @@ def analyse_file(path: str | Path) -> list[dict]:
 
 def _guarded(path: str) -> tuple[str, list[dict] | None, str]:
     """analyse_file that returns errors instead of raising (for workers)."""
-    from schemas.validate import RecordingFileError
-
     try:
         return path, analyse_file(path), ""
     except (RecordingFileError, OSError, ValueError) as exc:

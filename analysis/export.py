@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recorder.reader import open_recording
+from schemas.reader import open_recording
 
 TRACE_COLUMNS = {  # column: (unit, source)
     "time_s": ("s", "timestamps: device clock mapped to session time"),

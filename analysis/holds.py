@@ -23,7 +23,7 @@ What is a hold (the definition both paths implement):
    i.e. some sample at or above ``off_n`` lies ``min_hold_s`` or more after the start.
 
 So ``start_s`` is the first upward crossing of ``off_n`` and ``end_s`` the last downward
-crossing, which is how ``firmware_bridge.therapist`` defines its ground truth (5 % of target):
+crossing, which is how ``firmware_bridge.sim.therapist`` defines its ground truth (5 % of target):
 with ``HoldConfig.for_band`` on a symmetric band the two agree to about a millisecond at 1 kHz.
 """
 

@@ -38,7 +38,7 @@ Definitions (all forces in N, times in s):
 * ramp_rate_n_per_s: 0.6 L / (t80 - t20) where t20/t80 are the first times the smoothed
   force reaches 20 % / 80 % of the plateau mean on the loading side (before the peak),
   linearly interpolated between samples. ramp_rate_kpa_per_s converts it through
-  ``firmware_bridge.units`` with the contact area (NaN without one).
+  ``schemas.units`` with the contact area (NaN without one).
 * overshoot_pct: (peak of the *smoothed* force - plateau mean) / plateau mean x 100. The raw
   peak (``peak_n``, as the live detector reports it) also carries the tremor, which would
   make even a perfect loading look like a few % overshoot.
@@ -58,8 +58,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.holds import Hold, config_for_band, segment_holds
-from firmware_bridge.units import from_newtons
-from recorder.session_protocol import protocol_of
+from schemas.session_protocol import protocol_of
+from schemas.units import from_newtons
 
 __all__ = [
     "PLATEAU_MAX_CHANGE",
@@ -227,7 +227,7 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
     """Metrics of one hold: ``t``, ``f`` the whole recording (or any stretch holding the hold),
     ``hold`` from ``analysis.holds`` (its config's band should be ``dose``'s band: time in
     band and time to band are the detector's), ``events`` objects with ``time`` and ``kind``
-    (and ``value`` for ``pain``), e.g. ``recorder.events.Event``."""
+    (and ``value`` for ``pain``), e.g. ``schemas.events.Event``."""
     a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
     b = max(b, a)
     tt = np.asarray(t[a:b], dtype=np.float64)
@@ -330,7 +330,7 @@ def consistency(rows: Sequence[HoldMetrics]) -> list[ConsistencyRow]:
 
 # ---------------------------------------------------------------------------- a recording
 def recording_metrics(rec) -> list[HoldMetrics]:
-    """Metrics of every hold of a ``recorder.reader.Recording``, segmented offline.
+    """Metrics of every hold of a ``schemas.reader.Recording``, segmented offline.
 
     Doses come from the protocol stored in the file (``session.protocol_toml``). Which point
     is being worked follows the ``trigger_point`` events (point 0 before the first), or the

@@ -1,6 +1,6 @@
 """Instructor's report: one self-contained HTML page of holds, metrics and progress.
 
-``build_report`` turns recordings (``recorder.reader.Recording``) into a single HTML string
+``build_report`` turns recordings (``schemas.reader.Recording``) into a single HTML string
 with inline CSS and inline SVG plots (drawn here with numpy; no scripts, no network):
 
 * a header naming the trainee(s), session dates, protocol(s) and the display unit;
@@ -12,7 +12,7 @@ with inline CSS and inline SVG plots (drawn here with numpy; no scripts, no netw
 * progress across sessions for a trainee with several recordings (ordered by
   ``session_start``): per point, plateau-mean error and CV by session, charted and tabled.
 
-Every number is shown in the protocol's unit (converted in ``firmware_bridge.units``; a
+Every number is shown in the protocol's unit (converted in ``schemas.units``; a
 pressure unit uses the protocol's contact area). Every SVG carries ``class="plot"`` and
 ``data-points="N"``, N being its number of polylines (one per curve).
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.decimate import peak_decimate
 from analysis.metrics import (
     HoldMetrics,
     dtw_distance,
@@ -39,9 +40,10 @@ from analysis.metrics import (
     recording_metrics,
     resample_curve,
 )
-from firmware_bridge.units import from_newtons, is_pressure
-from recorder.decimate import peak_decimate
-from recorder.session_protocol import SessionProtocol, protocol_of
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording
+from schemas.session_protocol import SessionProtocol, protocol_of
+from schemas.units import from_newtons, is_pressure
 
 __all__ = [
     "DTW_DT_S",
@@ -267,7 +269,7 @@ def _safe_metrics(rec, warnings: list[str]) -> list[HoldMetrics]:
 
 
 class _Units:
-    """Display unit of the report: the protocol's, through ``firmware_bridge.units``."""
+    """Display unit of the report: the protocol's, through ``schemas.units``."""
 
     def __init__(self, proto: SessionProtocol | None, warnings: list[str]) -> None:
         self.unit = "N"
@@ -463,7 +465,7 @@ def _progress_section(recs: Sequence, metrics: Sequence[list[HoldMetrics]],
 # ---------------------------------------------------------------------------- the page
 def build_report(recordings: Sequence, reference=None, *,
                  warnings: Iterable[str] = (), title: str = "Palpation report") -> str:
-    """The report of ``recordings`` (``recorder.reader.Recording``), with an instructor's
+    """The report of ``recordings`` (``schemas.reader.Recording``), with an instructor's
     ``reference`` recording overlaid and compared when given, as one self-contained HTML
     page. ``warnings`` (e.g. files that could not be read) are listed at the top."""
     warns = list(warnings)
@@ -554,9 +556,6 @@ def write_report(paths: Iterable[str | Path], out: str | Path,
     atomically (a temporary file in the same directory, then renamed), and return the
     warnings: one line per file that could not be read, which is skipped and named in the
     page too."""
-    from recorder.reader import open_recording
-    from schemas.validate import RecordingFileError
-
     warnings: list[str] = []
     recs = []
     for p in paths:

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from analysis.batch import analyse_file, find_recordings, run_batch
-from firmware_bridge.adc import AdcModel
-from firmware_bridge.therapist import Therapist
-from recorder.session_protocol import load_preset
-from recorder.writer import RecordingWriter
+from firmware_bridge.sim.adc import AdcModel
+from firmware_bridge.sim.therapist import Therapist
+from schemas.session_protocol import load_preset
+from schemas.writer import RecordingWriter
 
 RATE, MINUTES = 1000.0, 10
 

@@ -46,7 +46,7 @@ def cpu_percent(proc: subprocess.Popen, duration: float) -> float:
 
 
 def run_recorder(tmp: Path, rate: float, duration: float) -> dict:
-    from recorder.reader import open_recording
+    from schemas.reader import open_recording
 
     sim = start_sim(tmp, rate, "palpation")
     out = tmp / f"r{int(rate)}.h5"

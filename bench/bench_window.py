@@ -32,8 +32,8 @@ from pyqtgraph.Qt import QtCore  # noqa: E402
 
 from recorder.panels import hold_curve, quiet_offscreen_warnings  # noqa: E402
 from recorder.session import RecordingSession, SessionOptions  # noqa: E402
-from recorder.session_protocol import load_preset  # noqa: E402
 from recorder.window import LiveWindow  # noqa: E402
+from schemas.session_protocol import load_preset  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 POINTS, HOLDS, HOLD_S, RATE = 10, 5, 60.0, 1000.0

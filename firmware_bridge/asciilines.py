@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.units import NEWTONS_PER_FORCE_UNIT, canonical_unit
+from schemas.units import NEWTONS_PER_FORCE_UNIT, canonical_unit
 
 MAX_LINE = 128
 _LINE = re.compile(rb"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)\s*$")

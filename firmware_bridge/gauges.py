@@ -18,7 +18,7 @@ Sign convention: **the recorder stores compression as positive force.** Each dri
 ``compression_positive`` (default True): True means the gauge already reports compression
 as positive and values pass through; False means the gauge reports compression as
 negative (e.g. a gauge whose polarity is set that way) and the driver negates every value.
-Units are converted only through :mod:`firmware_bridge.units`.
+Units are converted only through :mod:`schemas.units`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware_bridge.asciilines import AsciiLineDecoder
-from firmware_bridge.units import canonical_unit, newtons_per_unit
+from schemas.units import canonical_unit, newtons_per_unit
 
 MAX_LINE = 128
 _LINE_END = re.compile(rb"\r\n|\r|\n")

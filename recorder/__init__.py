@@ -1,8 +1,5 @@
-"""The recorder: session, ring buffer, HDF5 writer and reader, command line."""
+"""The recorder: the live pipeline, the calibration procedure, the window and the command line."""
 
-from importlib.metadata import PackageNotFoundError, version
+from schemas import __version__
 
-try:
-    __version__ = version("palpation-recorder")
-except PackageNotFoundError:
-    __version__ = "0+unknown"
+__all__ = ["__version__"]

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from firmware_bridge.simdevice import AppliedLoad, SimulatedSensor
-from firmware_bridge.simserve import PtyServer
-from recorder.calibration import (
+from firmware_bridge.sim.device import AppliedLoad, SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
+from recorder.probe import ProbeError, SensorProbe
+from schemas.calibration import (
     DEVICE_KEYS,
     Calibration,
     CalibrationError,
@@ -30,7 +31,6 @@ from recorder.calibration import (
     save_calibration,
     warnings_for,
 )
-from recorder.probe import ProbeError, SensorProbe
 
 
 class CalibrateError(Exception):

@@ -217,7 +217,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from firmware_bridge.simserve import write_json
+    from firmware_bridge.sim.server import write_json
 
     server, sensor = _make_sim_server(args, on_path=lambda p: print(p, flush=True))
     stop = threading.Event()
@@ -237,7 +237,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulated_dose(protocol):
     """The dose the simulated therapist aims at: the protocol's first point's band and
     hold window, over the protocol's trigger points."""
-    from firmware_bridge.therapist import Dose
+    from firmware_bridge.sim.therapist import Dose
 
     dose = protocol.points[0].dose
     low, high = dose.band_n(protocol.contact_area_cm2)
@@ -252,8 +252,8 @@ def _simulated_dose(protocol):
 
 
 def _make_sim_server(args: argparse.Namespace, on_path, protocol=None) -> tuple:
-    from firmware_bridge.simdevice import SimulatedSensor
-    from firmware_bridge.simserve import Faults, PtyServer
+    from firmware_bridge.sim.device import SimulatedSensor
+    from firmware_bridge.sim.server import Faults, PtyServer
 
     if not 1 <= args.sim_rate <= 200_000:
         raise CliError(f"--rate {args.sim_rate:g}: the simulator runs at 1 to 200000 Hz")
@@ -272,12 +272,12 @@ def _make_sim_server(args: argparse.Namespace, on_path, protocol=None) -> tuple:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from firmware_bridge.link import LinkError
-    from firmware_bridge.units import newtons_per_unit
-    from recorder.calibration import CalibrationError, load_calibration
     from recorder.lsl import LslError
     from recorder.session import RecordingSession, SessionError, SessionOptions
-    from recorder.session_protocol import ProtocolError, resolve_protocol
-    from schemas.validate import RecordingFileError
+    from schemas.calibration import CalibrationError, load_calibration
+    from schemas.hdf5 import RecordingFileError
+    from schemas.session_protocol import ProtocolError, resolve_protocol
+    from schemas.units import newtons_per_unit
 
     try:
         protocol = resolve_protocol(args.protocol)
@@ -338,7 +338,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     if session.error:
         raise CliError(f"{session.error}; what was written before is kept in {args.out} "
                        f"(if it does not open, run: palpation recover {args.out})")
-    from recorder.reader import open_recording, summarize
+    from schemas.reader import open_recording, summarize
 
     _print_summary(args.out, summarize(open_recording(args.out)))
     return 0
@@ -371,7 +371,7 @@ def _check_display() -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from recorder.calibrate_cmd import CalibrateError, run_calibrate
-    from recorder.calibration import CalibrationError
+    from schemas.calibration import CalibrationError
 
     try:
         return run_calibrate(args)
@@ -380,7 +380,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrations(args: argparse.Namespace) -> int:
-    from recorder.calibration import calibration_dir, list_calibrations
+    from schemas.calibration import calibration_dir, list_calibrations
 
     problems: list[str] = []
     found = list_calibrations(problems=problems)
@@ -396,9 +396,9 @@ def cmd_calibrations(args: argparse.Namespace) -> int:
 
 
 def cmd_recalibrate(args: argparse.Namespace) -> int:
-    from recorder.calibration import CalibrationError, load_calibration
-    from recorder.recalibrate import recalibrate
-    from schemas.validate import RecordingFileError
+    from schemas.calibration import CalibrationError, load_calibration
+    from schemas.hdf5 import RecordingFileError
+    from schemas.recalibrate import recalibrate
 
     try:
         summary = recalibrate(args.file, load_calibration(args.calibration))
@@ -456,7 +456,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from analysis.export import export_trace
-    from schemas.validate import RecordingFileError
+    from schemas.hdf5 import RecordingFileError
 
     out = args.out or args.file.with_suffix(f".{args.format}")
     try:
@@ -468,7 +468,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_protocols(args: argparse.Namespace) -> int:
-    from recorder.session_protocol import ProtocolError, list_presets, load_preset
+    from schemas.session_protocol import ProtocolError, list_presets, load_preset
 
     if args.show:
         try:
@@ -482,8 +482,8 @@ def cmd_protocols(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from recorder.reader import open_recording
-    from schemas.validate import RecordingFileError
+    from schemas.hdf5 import RecordingFileError
+    from schemas.reader import open_recording
 
     _check_display()
     try:
@@ -542,7 +542,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from schemas.validate import RecordingFileError, validate
+    from schemas.hdf5 import RecordingFileError
+    from schemas.validate import validate
 
     try:
         validate(args.file)
@@ -553,8 +554,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from recorder.reader import open_recording, summarize
-    from schemas.validate import RecordingFileError
+    from schemas.hdf5 import RecordingFileError
+    from schemas.reader import open_recording, summarize
 
     try:
         info = summarize(open_recording(args.file))
@@ -568,8 +569,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from recorder.recover import recover
-    from schemas.validate import RecordingFileError
+    from schemas.hdf5 import RecordingFileError
+    from schemas.recover import recover
 
     try:
         out = recover(args.file)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from recorder.decimate import peak_decimate
+from analysis.decimate import peak_decimate
 
 HISTORY_POINTS = 500  # per finished hold (faded: fewer points than pixels is fine)
 LIVE_POINTS = 1000  # per live curve and frame

@@ -1,7 +1,7 @@
 """Review a recording in the coaching panels: step through trigger points and holds, with an
 instructor's recording overlaid as the reference.
 
-Everything comes from the file (``recorder.reader``): the holds table says where each hold
+Everything comes from the file (``schemas.reader``): the holds table says where each hold
 was and at which point, the session protocol stored in the file gives the bands and hold
 windows, and the samples give the curves.
 """
@@ -16,8 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from firmware_bridge.units import newtons_per_unit
-from recorder.decimate import peak_decimate
+from analysis.decimate import peak_decimate
 from recorder.panels import (
     COLORS,
     DoseView,
@@ -27,8 +26,9 @@ from recorder.panels import (
     hold_curve,
     quiet_offscreen_warnings,
 )
-from recorder.reader import Recording
-from recorder.session_protocol import SessionProtocol, protocol_of
+from schemas.reader import Recording
+from schemas.session_protocol import SessionProtocol, protocol_of
+from schemas.units import newtons_per_unit
 
 OVERVIEW_POINTS = 4000
 

@@ -38,14 +38,14 @@ from firmware_bridge.frames import (
 from firmware_bridge.gauges import make_driver
 from firmware_bridge.link import SerialLink
 from recorder import __version__
-from recorder.calibration import Calibration, find_calibration, warnings_for
-from recorder.events import Event, LinkStats
-from recorder.events import Hold as HoldRow
 from recorder.lsl import ForceOutlet
 from recorder.ring import RingBuffer
-from recorder.session_protocol import SessionProtocol
-from recorder.writer import RecordingWriter
-from schemas.validate import RecordingFileError
+from schemas.calibration import Calibration, find_calibration, warnings_for
+from schemas.events import Event, LinkStats
+from schemas.events import Hold as HoldRow
+from schemas.hdf5 import RecordingFileError
+from schemas.session_protocol import SessionProtocol
+from schemas.writer import RecordingWriter
 
 GAUGE_COUNTS_PER_NEWTON = 1000.0  # gauges and ASCII lines: raw counts are millinewtons
 

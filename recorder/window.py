@@ -19,10 +19,9 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from analysis.decimate import peak_decimate
 from firmware_bridge.frames import FLAG_BUTTON
-from firmware_bridge.units import newtons_per_unit
 from recorder.coach import CoachDose, Cue, coach, ramp_cue, ramp_slope
-from recorder.decimate import peak_decimate
 from recorder.panels import (
     COLORS,
     LIVE_POINTS,
@@ -35,6 +34,7 @@ from recorder.panels import (
     quiet_offscreen_warnings,
 )
 from recorder.session import RecordingSession
+from schemas.units import newtons_per_unit
 
 TRACE_SECONDS = 10.0
 READOUT_SECONDS = 0.1  # the readout shows the mean of the last 100 ms: steady, yet live

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.adc import AdcModel
-from firmware_bridge.simdevice import SimulatedSensor
-from firmware_bridge.simserve import PtyServer
-from firmware_bridge.therapist import Dose, Therapist
+from firmware_bridge.sim.adc import AdcModel
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
+from firmware_bridge.sim.therapist import Dose, Therapist
 from recorder.session import RecordingSession, SessionOptions
-from recorder.session_protocol import load_preset
+from schemas.session_protocol import load_preset
 
 ROOT = Path(__file__).parents[1]
 

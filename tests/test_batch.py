@@ -67,7 +67,7 @@ def test_worker_processes_and_a_dask_cluster_give_the_same_table(recordings):
 def test_export_csv_and_parquet(recordings, tmp_path):
     import pyarrow.parquet as pq
 
-    from recorder.reader import open_recording
+    from schemas.reader import open_recording
 
     src = recordings / "s0.h5"
     n = len(open_recording(src).force)

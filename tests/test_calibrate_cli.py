@@ -10,8 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from firmware_bridge.adc import AdcModel
-from recorder.reader import open_recording
+from firmware_bridge.sim.adc import AdcModel
+from schemas.reader import open_recording
 from tests.conftest import run_palpation
 
 TRUE_SCALE = AdcModel().counts_per_newton  # what the simulated sensor really does

@@ -1,4 +1,4 @@
-"""recorder.calibration: fits, metrics on hand-made points, JSON records, files and storage."""
+"""schemas.calibration: fits, metrics on hand-made points, JSON records, files and storage."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.units import GRAVITY
-from recorder.calibration import (
+from schemas.calibration import (
     DIRECTIONS,
     METRIC_KEYS,
     MODELS,
@@ -28,9 +27,10 @@ from recorder.calibration import (
     save_calibration,
     warnings_for,
 )
+from schemas.units import GRAVITY
 
 SCHEMAS = Path(__file__).parents[1] / "schemas"
-TRUE_CPN = 4173.2  # counts per newton of the simulated load cell (firmware_bridge.adc)
+TRUE_CPN = 4173.2  # counts per newton of the simulated load cell (firmware_bridge.sim.adc)
 TRUE_OFFSET = 84_213.0
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from recorder.cli import build_parser
-from recorder.session_protocol import load_protocol
+from schemas.session_protocol import load_protocol
 from tests.conftest import run_palpation
 
 SUBCOMMANDS = ["record", "simulate", "devices", "validate", "info", "recover", "protocols",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recorder.decimate import peak_decimate
+from analysis.decimate import peak_decimate
 
 
 @pytest.mark.parametrize("n", [5000, 9999, 10_000, 10_001, 60_000, 123_457])

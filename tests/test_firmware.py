@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge import frames as F
-from recorder.reader import open_recording
+from schemas.reader import open_recording
 
 ROOT = Path(__file__).parents[1]
 FW = ROOT / "firmware_bridge" / "firmware"

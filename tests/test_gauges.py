@@ -10,12 +10,6 @@ import numpy as np
 import pytest
 import serial
 
-from firmware_bridge.gauge_emulators import (
-    GaugePtyServer,
-    ImadaEmulator,
-    Mark10Emulator,
-    WagnerEmulator,
-)
 from firmware_bridge.gauges import (
     GaugeReadings,
     GenericAscii,
@@ -24,7 +18,13 @@ from firmware_bridge.gauges import (
     Wagner,
     make_driver,
 )
-from firmware_bridge.units import GRAVITY, NEWTONS_PER_FORCE_UNIT
+from firmware_bridge.sim.gauges import (
+    GaugePtyServer,
+    ImadaEmulator,
+    Mark10Emulator,
+    WagnerEmulator,
+)
+from schemas.units import GRAVITY, NEWTONS_PER_FORCE_UNIT
 
 LBF = NEWTONS_PER_FORCE_UNIT["lbf"]
 

@@ -22,7 +22,7 @@ from analysis.holds import (
     HoldEvent,
     segment_holds,
 )
-from firmware_bridge.therapist import THRESHOLD_FRAC, HoldTruth, Therapist
+from firmware_bridge.sim.therapist import THRESHOLD_FRAC, HoldTruth, Therapist
 from tests.conftest import therapist_stream
 
 FS = 1000.0

@@ -7,8 +7,8 @@ import pytest
 
 from firmware_bridge.frames import CMD_IDENTIFY, CMD_START, FrameDecoder, encode_command
 from firmware_bridge.link import LinkError, SerialLink
-from firmware_bridge.simdevice import SimulatedSensor
-from firmware_bridge.simserve import Faults, PtyServer
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import Faults, PtyServer
 
 
 class Collector:

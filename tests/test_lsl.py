@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pylsl
 
-from firmware_bridge.simdevice import SimulatedSensor
-from firmware_bridge.simserve import PtyServer
-from recorder.reader import open_recording
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
 from recorder.session import RecordingSession, SessionOptions
+from schemas.reader import open_recording
 
 
 def test_outlet_carries_every_sample_with_its_device_time(tmp_path):

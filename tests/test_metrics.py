@@ -28,10 +28,10 @@ from analysis.metrics import (
     resample_curve,
     variable_error,
 )
-from firmware_bridge.therapist import HoldTruth
-from recorder.events import Event, Hold
-from recorder.reader import open_recording
-from recorder.writer import RecordingWriter
+from firmware_bridge.sim.therapist import HoldTruth
+from schemas.events import Event, Hold
+from schemas.reader import open_recording
+from schemas.writer import RecordingWriter
 from tests.conftest import therapist_stream
 
 FS = 1000.0

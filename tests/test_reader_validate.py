@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from test_writer import assert_rows, block, new_writer, run_child
 
-from recorder.events import TABLES, Event, LinkStats
-from recorder.reader import open_recording, summarize
-from recorder.writer import RecordingWriter
-from schemas.validate import RecordingFileError, event_kinds, load_schema, validate
+from schemas.events import TABLES, Event, LinkStats
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording, summarize
+from schemas.validate import event_kinds, load_schema, validate
+from schemas.writer import RecordingWriter
 
 SCHEMAS = Path(__file__).parents[1] / "schemas"
 ROWS = 3000

@@ -1,4 +1,4 @@
-"""recorder.recalibrate on real recording files written by the real writer (and one by the CLI)."""
+"""schemas.recalibrate on real recording files written by the real writer (and one by the CLI)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.calibration import Calibration, CalibrationError, CalPoint, fit
-from recorder.events import Event
-from recorder.reader import open_recording
-from recorder.recalibrate import recalibrate
-from recorder.writer import RecordingWriter
-from schemas.validate import RecordingFileError, per_sample_paths, validate
+from schemas.calibration import Calibration, CalibrationError, CalPoint, fit
+from schemas.events import Event
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording
+from schemas.recalibrate import recalibrate
+from schemas.validate import per_sample_paths, validate
+from schemas.writer import RecordingWriter
 from tests.conftest import run_palpation
 
 ROOT = Path(__file__).parents[1]

@@ -12,7 +12,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from recorder.reader import open_recording
+from schemas.reader import open_recording
 from schemas.validate import validate
 from tests.conftest import ROOT, palpation_cmd, run_palpation, wait_until
 

@@ -9,14 +9,14 @@ import time
 import numpy as np
 import pytest
 
-from firmware_bridge.gauge_emulators import (
+from firmware_bridge.sim.gauges import (
     GaugePtyServer,
     ImadaEmulator,
     Mark10Emulator,
     WagnerEmulator,
 )
-from recorder.reader import open_recording
 from recorder.session import RecordingSession, SessionOptions
+from schemas.reader import open_recording
 
 
 def wave(t: float) -> float:

@@ -9,10 +9,10 @@ import tty
 
 import numpy as np
 
-from firmware_bridge.simdevice import SimulatedSensor
-from firmware_bridge.simserve import PtyServer
-from recorder.reader import open_recording
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
 from recorder.session import RecordingSession, SessionError, SessionOptions
+from schemas.reader import open_recording
 from tests.conftest import run_palpation
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from analysis.metrics import recording_metrics
 from analysis.report import MAX_PLOT_POINTS, build_report, write_report
-from recorder.reader import open_recording
+from schemas.reader import open_recording
 from tests.conftest import ROOT, palpation_cmd
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.units import GRAVITY
-from recorder.session_protocol import (
+from schemas.session_protocol import (
     Dose,
     ProtocolError,
     SessionProtocol,
@@ -20,6 +19,7 @@ from recorder.session_protocol import (
     load_protocol,
     resolve_protocol,
 )
+from schemas.units import GRAVITY
 
 ROOT = Path(__file__).parents[1]
 PRESETS = ("ischemic", "nmt-static", "ppt-ramp")
@@ -90,7 +90,7 @@ def test_each_preset_has_the_twelve_points(preset_id):
     ("ppt-ramp", ["DFNS", "Rolke 2006", "50 kPa/s"]),
 ])
 def test_presets_cite_their_sources_at_the_top(preset_id, sources):
-    text = (resources.files("recorder") / "protocols" / f"{preset_id}.toml").read_text()
+    text = (resources.files("schemas") / "protocols" / f"{preset_id}.toml").read_text()
     head = text.split("name =")[0]
     assert head.startswith("#")
     for source in sources:
@@ -298,4 +298,4 @@ def test_resolve_unknown_name_says_what_exists():
 
 def test_presets_are_package_data():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "protocols/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["recorder"]
+    assert "protocols/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["schemas"]

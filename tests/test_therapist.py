@@ -1,4 +1,4 @@
-"""Tests of the simulated therapist (firmware_bridge.therapist) and ADC (firmware_bridge.adc).
+"""Tests of the simulated therapist and ADC (firmware_bridge.sim.therapist, .adc).
 
 The simulated sensor is the ground truth that demos, recorder tests and analysis validation rely
 on, so these tests check the properties others depend on: chunking-independent determinism,
@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from firmware_bridge.adc import NOISE_BLOCK, AdcModel
-from firmware_bridge.therapist import (
+from firmware_bridge.sim.adc import NOISE_BLOCK, AdcModel
+from firmware_bridge.sim.therapist import (
     PROFILES,
     THRESHOLD_FRAC,
     Dose,

@@ -11,9 +11,9 @@ import pyqtgraph as pg
 import pytest
 from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 
-from recorder.reader import open_recording
 from recorder.review import ReviewWindow
 from recorder.window import LiveWindow
+from schemas.reader import open_recording
 from tests.conftest import ROOT, fast_session, run_palpation
 
 APP = pg.mkQApp("palpation-tests")

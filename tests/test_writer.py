@@ -15,11 +15,12 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.events import Event, Hold, LinkStats
-from recorder.reader import open_recording, summarize
-from recorder.recover import recover
-from recorder.writer import RecordingWriter
-from schemas.validate import RecordingFileError, validate
+from schemas.events import Event, Hold, LinkStats
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording, summarize
+from schemas.recover import recover
+from schemas.validate import validate
+from schemas.writer import RecordingWriter
 
 ROOT = Path(__file__).parents[1]
 TESTS = Path(__file__).parent
@@ -73,8 +74,8 @@ def run_child(body: str, *args: str, **kw) -> subprocess.Popen:
     prelude = (
         "import os, sys, time\n"
         f"sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]\n"
-        "from recorder.events import Event, LinkStats\n"
-        "from recorder.writer import RecordingWriter\n"
+        "from schemas.events import Event, LinkStats\n"
+        "from schemas.writer import RecordingWriter\n"
         "from schemas.validate import RecordingFileError\n"
         "from test_writer import block\n"
         "path = sys.argv[1]\n"

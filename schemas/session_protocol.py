@@ -24,14 +24,14 @@ A protocol is a TOML file that a therapist or an instructor edits by hand::
 
 Targets are written in the protocol's unit because that is the unit the person editing the
 file thinks in; the recorder keeps raw force in newtons, so every dose also answers in
-newtons (``Dose.band_n``, ``Dose.ramp_n_per_s``) through ``firmware_bridge.units``, the one
+newtons (``Dose.band_n``, ``Dose.ramp_n_per_s``) through ``schemas.units``, the one
 place that converts units.
 
 A mistake in a file is reported as ``ProtocolError`` with a one-line message
 ``FILE:LINE: what is wrong``, pointing at the offending key or table, so that a person can fix
 it in an editor without reading a traceback.
 
-Presets ship inside the package (``recorder/protocols/*.toml``): ``list_presets()``,
+Presets ship inside the package (``schemas/protocols/*.toml``): ``list_presets()``,
 ``load_preset(id)``; ``resolve_protocol(text)`` takes a preset id or a file path.
 """
 
@@ -47,7 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
+from schemas.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
 
 __all__ = [
     "KINDS",
@@ -537,7 +537,7 @@ def _toml_value(value: bool | int | float | str) -> str:
 # ---------------------------------------------------------------------------------- presets
 
 def _preset_files() -> dict[str, Any]:
-    folder = resources.files("recorder") / _PRESET_DIR
+    folder = resources.files("schemas") / _PRESET_DIR
     return {f.name.removesuffix(".toml"): f for f in folder.iterdir()
             if f.name.endswith(".toml")}
 

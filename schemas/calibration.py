@@ -32,7 +32,8 @@ import numpy as np
 from numpy.polynomial import Polynomial
 from numpy.polynomial import polynomial as P
 
-from firmware_bridge.units import is_pressure, newtons_per_unit
+from schemas import __version__
+from schemas.units import is_pressure, newtons_per_unit
 
 SCHEMA_NAME = "palpation-calibration"
 SCHEMA_VERSION = "1.0.0"
@@ -230,7 +231,7 @@ class Calibration:
         if unknown:
             raise ValueError(f"unknown device field(s) {unknown}; known: {', '.join(DEVICE_KEYS)}")
         if software_version is None:
-            from recorder import __version__ as software_version
+            software_version = __version__
         stamp = (created or datetime.now()).astimezone()
         return cls(
             id=uuid.uuid4().hex,

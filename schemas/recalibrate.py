@@ -32,10 +32,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recorder.calibration import Calibration, CalibrationError
-from recorder.events import EVENT_DTYPE, Event
-from recorder.writer import LIBVER, MAX_ATTR_BYTES
-from schemas.validate import RecordingFileError, explain, open_hdf5, validate
+from schemas.calibration import Calibration, CalibrationError
+from schemas.events import EVENT_DTYPE, Event
+from schemas.hdf5 import RecordingFileError, explain, open_hdf5
+from schemas.validate import validate
+from schemas.writer import LIBVER, MAX_ATTR_BYTES
 
 BLOCK_ROWS = 1 << 20  # 8 MiB of float64 per block
 NOTE_PREFIX = "recalibrated with "

@@ -2,7 +2,7 @@
 
 Works on finalised files, on files a writer is still appending to, and on files an interrupted
 writer left behind (killed, power cut, disk full): those are opened as SWMR readers, and only
-the rows that really reached the disk are returned (see recorder.events.written_length).
+the rows that really reached the disk are returned (see schemas.events.written_length).
 """
 
 from __future__ import annotations
@@ -16,16 +16,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recorder.events import SAMPLE_KEYS, TABLES, Event, LinkStats, Summary, written_length
-from schemas.validate import (
-    RecordingFileError,
-    check_identity,
-    check_layout,
-    explain,
-    is_finalised,
-    open_hdf5,
-    per_sample_paths,
-)
+from schemas.events import SAMPLE_KEYS, TABLES, Event, LinkStats, Summary, written_length
+from schemas.hdf5 import RecordingFileError, explain, open_hdf5
+from schemas.validate import check_identity, check_layout, is_finalised, per_sample_paths
 
 
 @dataclass
@@ -50,7 +43,7 @@ class Recording:
     host_time: np.ndarray  # when the host read the sample (bursty; for clock fitting)
     flags: np.ndarray
     events: list[Event]
-    holds: np.ndarray  # structured, recorder.events.HOLD_DTYPE
+    holds: np.ndarray  # structured, schemas.events.HOLD_DTYPE
     clock_pairs: np.ndarray  # structured, CLOCK_PAIR_DTYPE
     link_stats: np.ndarray  # structured, LINK_STATS_DTYPE
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.adc import AdcModel
 from firmware_bridge.frames import (
     ACK_BAD_ARGUMENT,
     ACK_OK,
@@ -32,7 +31,8 @@ from firmware_bridge.frames import (
     encode_device_info,
     encode_samples,
 )
-from firmware_bridge.therapist import Dose, Therapist
+from firmware_bridge.sim.adc import AdcModel
+from firmware_bridge.sim.therapist import Dose, Therapist
 
 MIN_RATE_HZ = 1.0
 MAX_RATE_HZ = 200_000.0

@@ -696,7 +696,7 @@ class Therapist:
         """
         holds = self.schedule if until_s is None else self.holds_between(0.0, until_s)
         return {
-            "generator": "firmware_bridge.therapist",
+            "generator": "firmware_bridge.sim.therapist",
             "format_version": 1,
             "profile": asdict(self.profile),
             "dose": asdict(self.dose),

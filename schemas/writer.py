@@ -3,7 +3,7 @@
 Every group, dataset and attribute of schema v1 is created before SWMR mode is switched on,
 because SWMR forbids creating objects later. Rows are appended in blocks (one resize per dataset
 per call); the caller flushes at least every 0.5 s, and what has been flushed survives a killed
-process. Unwritten rows read back as fill values (see recorder.events.fill_value), which is how
+process. Unwritten rows read back as fill values (see schemas.events.fill_value), which is how
 readers find the end of an interrupted file.
 
 Disk space is checked before every append: when the disk (or the process's file-size limit) is
@@ -29,7 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recorder.events import (
+from schemas.events import (
     CLOCK_PAIR_DTYPE,
     EVENT_DTYPE,
     HOLD_DTYPE,
@@ -43,13 +43,8 @@ from recorder.events import (
     fill_value,
     unwritten,
 )
-from schemas.validate import (
-    RecordingFileError,
-    event_kinds,
-    explain,
-    load_schema,
-    schema_objects,
-)
+from schemas.hdf5 import RecordingFileError, explain
+from schemas.validate import event_kinds, load_schema, schema_objects
 
 try:
     import resource
@@ -239,7 +234,7 @@ class RecordingWriter:
         """Flush, leave SWMR mode, write /summary and set finalised=1.
 
         The summary is computed from what was written; keys given in `summary` (names of
-        recorder.events.Summary fields) replace the computed values. Closing twice does
+        schemas.events.Summary fields) replace the computed values. Closing twice does
         nothing; after a failed write the file is left unfinalised (run recover on it).
         """
         if self._f is None:

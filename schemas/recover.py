@@ -17,10 +17,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recorder.events import Event, Hold, LinkStats
-from recorder.reader import Recording, open_recording
-from recorder.writer import LIBVER, RecordingWriter
-from schemas.validate import RecordingFileError, explain
+from schemas.events import Event, Hold, LinkStats
+from schemas.hdf5 import RecordingFileError, explain
+from schemas.reader import Recording, open_recording
+from schemas.writer import LIBVER, RecordingWriter
 
 NOTE = "recovered by palpation recover"
 

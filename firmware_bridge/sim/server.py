@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.simdevice import SimulatedDevice
+from firmware_bridge.sim.device import SimulatedDevice
 
 
 @dataclass

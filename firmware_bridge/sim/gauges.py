@@ -23,7 +23,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware_bridge.units import from_newtons
+from schemas.units import from_newtons
 
 Force = Callable[[float], float]
 

@@ -1,0 +1,1 @@
+"""Simulated sensors and instrument emulators on real pseudo-terminals, with ground truth."""
