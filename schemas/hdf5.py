@@ -7,12 +7,18 @@ experts. ``explain`` turns an h5py or OS error into those few words.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
+
+# What h5py raises when a file's bytes are damaged: failed checksums, bad heap pointers and
+# truncation surface as OSError, RuntimeError or (when looking an object up) KeyError.
+HDF5_ERRORS = (OSError, RuntimeError, KeyError)
 
 
 class RecordingFileError(Exception):
@@ -39,6 +45,8 @@ def explain(exc: BaseException) -> str:
     if code:
         return os.strerror(code)
     text = " ".join(str(exc).split())
+    if "filter returned failure" in text:
+        return "its checksum does not verify"
     inner = re.fullmatch(r"[^(]*\((.*)\)", text)
     return inner.group(1) if inner else text
 
@@ -71,3 +79,13 @@ def open_hdf5(path: str | Path) -> h5py.File:
         return h5py.File(p, "r", swmr=True)
     except OSError as exc:
         raise RecordingFileError(f"{p}: damaged HDF5 file ({explain(exc)})") from None
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, where: str) -> Iterator[None]:
+    """Turn an h5py error while reading object ``where`` of ``path`` into a one-line
+    RecordingFileError naming both, so damaged bytes never reach a user as a traceback."""
+    try:
+        yield
+    except HDF5_ERRORS as exc:
+        raise RecordingFileError(f"{path}: {where}: damaged ({explain(exc)})") from None

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from schemas.events import SAMPLE_KEYS, TABLES, Event, LinkStats, Summary, written_length
-from schemas.hdf5 import RecordingFileError, explain, open_hdf5
+from schemas.hdf5 import open_hdf5, reading
 from schemas.validate import check_identity, check_layout, is_finalised, per_sample_paths
 
 
@@ -102,12 +102,10 @@ def open_recording(path: str | Path) -> Recording:
     p = Path(path)
     with open_hdf5(p) as f:
         version = check_identity(f, p)
-        finalised = is_finalised(f)
+        with reading(p, "/"):
+            finalised = is_finalised(f)
         check_layout(f, p, finalised=finalised)
-        try:
-            return _load(f, p, version, finalised)
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise RecordingFileError(f"{p}: damaged HDF5 file ({explain(exc)})") from None
+        return _load(f, p, version, finalised)
 
 
 def summarize(rec: Recording) -> dict[str, Any]:
@@ -117,26 +115,28 @@ def summarize(rec: Recording) -> dict[str, Any]:
 
 
 def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
-    columns = {p.rsplit("/", 1)[1]: f[p][()] for p in per_sample_paths()}
+    columns = {where.rsplit("/", 1)[1]: _read(f, path, where) for where in per_sample_paths()}
     rows = min(len(c) for c in columns.values())
     if not finalised:
         rows = min(rows, written_length([columns[name] for name in SAMPLE_KEYS]))
     samples = {name: values[:rows] for name, values in columns.items()}
     tables = {}
     for where, (_, key) in TABLES.items():
-        table = f[where][()]
+        table = _read(f, path, where)
         tables[where] = table if finalised else table[: written_length([table[key]])]
+    groups = {where: _attrs(f, path, where) for where in
+              ("/", "/session", "/device", "/calibration", "/summary")}
     return Recording(
         path=path,
         schema_version=version,
-        session_start=datetime.fromisoformat(_attr_text(f.attrs["session_start"])),
-        software_version=_attr_text(f.attrs["software_version"]),
+        session_start=datetime.fromisoformat(groups["/"]["session_start"]),
+        software_version=groups["/"]["software_version"],
         finalised=finalised,
-        recovered=int(f.attrs.get("recovered", 0)) == 1,
-        session=_attrs(f["/session"]),
-        device=_attrs(f["/device"]),
-        calibration=_attrs(f["/calibration"]),
-        summary=_attrs(f["/summary"]) if finalised else None,
+        recovered=int(groups["/"].get("recovered", 0)) == 1,
+        session=groups["/session"],
+        device=groups["/device"],
+        calibration=groups["/calibration"],
+        summary=groups["/summary"] if finalised else None,
         force=samples["data"],
         timestamps=samples["timestamps"],
         raw_counts=samples["raw_counts"],
@@ -155,10 +155,17 @@ def _attr_text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
-    """Attributes as plain Python values (arrays stay numpy arrays)."""
+def _read(f: h5py.File, path: Path, where: str) -> np.ndarray:
+    with reading(path, where):
+        return f[where][()]
+
+
+def _attrs(f: h5py.File, path: Path, where: str) -> dict[str, Any]:
+    """Attributes of one object as plain Python values (arrays stay numpy arrays)."""
+    with reading(path, where):
+        attrs = dict(f[where].attrs.items())
     out: dict[str, Any] = {}
-    for name, value in obj.attrs.items():
+    for name, value in attrs.items():
         if isinstance(value, str | bytes):
             out[name] = _attr_text(value)
         elif isinstance(value, np.ndarray) and value.ndim:

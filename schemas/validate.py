@@ -20,9 +20,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from schemas.hdf5 import RecordingFileError, explain, open_hdf5
+from schemas.hdf5 import RecordingFileError, open_hdf5, reading
 
 SCHEMA_FILE = "recording-v1.json"
+READ_BLOCK_BYTES = 8 << 20  # validate reads datasets in blocks of this size
 
 
 @functools.cache
@@ -61,13 +62,14 @@ def is_finalised(f: h5py.File) -> bool:
 
 def check_identity(f: h5py.File, path: str | Path) -> str:
     """Refuse foreign files and files of a newer major schema version; return schema_version."""
-    name = f.attrs.get("schema_name")
+    with reading(path, "/"):
+        name = f.attrs.get("schema_name")
+        version = _text(f.attrs.get("schema_version", ""))
     expected = load_schema()["schema_name"]
     if name is None:
         raise RecordingFileError(f"{path}: not a palpation recording (no schema_name attribute)")
     if _text(name) != expected:
         raise RecordingFileError(f"{path}: not a palpation recording (schema_name {_text(name)!r})")
-    version = _text(f.attrs.get("schema_version", ""))
     match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
     if not match or int(match.group(1)) < supported_major():
         raise RecordingFileError(f"{path}: /: unsupported schema_version {version!r}")
@@ -84,21 +86,26 @@ def check_layout(f: h5py.File, path: str | Path, *, finalised: bool) -> None:
     Attributes marked presence "finalised" are required only when `finalised` is true.
     """
     for spec in load_schema()["objects"]:
-        where = spec["path"]
-        obj = f.get(where)
-        wanted = h5py.Group if spec["kind"] == "group" else h5py.Dataset
-        if not isinstance(obj, wanted):
-            state = "missing" if obj is None else f"not a {spec['kind']}"
-            raise RecordingFileError(f"{path}: {where}: {spec['kind']} {state}")
-        if spec["kind"] == "dataset":
-            _check_dataset(obj, spec, f"{path}: {where}")
-        for attr in spec["attrs"]:
-            presence = attr.get("presence", "always")
-            required = presence == "always" or (presence == "finalised" and finalised)
-            if attr["name"] in obj.attrs:
-                _check_attr(obj.attrs[attr["name"]], attr, f"{path}: {where}")
-            elif required:
-                raise RecordingFileError(f"{path}: {where}: attribute {attr['name']!r} missing")
+        with reading(path, spec["path"]):
+            _check_object(f, path, spec, finalised)
+
+
+def _check_object(f: h5py.File, path: str | Path, spec: dict[str, Any], finalised: bool) -> None:
+    where = spec["path"]
+    obj = f.get(where)
+    wanted = h5py.Group if spec["kind"] == "group" else h5py.Dataset
+    if not isinstance(obj, wanted):
+        state = "missing" if obj is None else f"not a {spec['kind']}"
+        raise RecordingFileError(f"{path}: {where}: {spec['kind']} {state}")
+    if spec["kind"] == "dataset":
+        _check_dataset(obj, spec, f"{path}: {where}")
+    for attr in spec["attrs"]:
+        presence = attr.get("presence", "always")
+        required = presence == "always" or (presence == "finalised" and finalised)
+        if attr["name"] in obj.attrs:
+            _check_attr(obj.attrs[attr["name"]], attr, f"{path}: {where}")
+        elif required:
+            raise RecordingFileError(f"{path}: {where}: attribute {attr['name']!r} missing")
 
 
 def check_lengths(f: h5py.File, path: str | Path) -> None:
@@ -117,15 +124,43 @@ def validate(path: str | Path) -> None:
     """Raise RecordingFileError unless `path` is a complete, finalised recording of schema v1."""
     with open_hdf5(path) as f:
         check_identity(f, path)
-        if not is_finalised(f):
+        with reading(path, "/"):
+            finalised = is_finalised(f)
+        if not finalised:
             raise RecordingFileError(
                 f"{path}: recording not finalised (interrupted?); run `palpation recover {path}`"
             )
-        try:
-            check_layout(f, path, finalised=True)
+        check_layout(f, path, finalised=True)
+        with reading(path, "per-sample datasets"):
             check_lengths(f, path)
-        except (OSError, RuntimeError) as exc:
-            raise RecordingFileError(f"{path}: damaged HDF5 file ({explain(exc)})") from None
+        check_data(f, path)
+
+
+def check_data(f: h5py.File, path: str | Path) -> None:
+    """Read every chunk of every dataset, so that HDF5 verifies each chunk's Fletcher-32
+    checksum (files written since the checksums were added) and a damaged chunk is named."""
+    for spec in schema_objects("dataset"):
+        with reading(path, spec["path"]):
+            ds = f[spec["path"]]
+        step = ds.chunks[0] if ds.chunks else len(ds) or 1
+        block = step * max(1, READ_BLOCK_BYTES // max(1, step * ds.dtype.itemsize))
+        for start in range(0, len(ds), block):
+            if _readable(ds, start, start + block):
+                continue
+            for first in range(start, min(len(ds), start + block), step):
+                last = min(len(ds), first + step)
+                if not _readable(ds, first, last):
+                    raise RecordingFileError(
+                        f"{path}: {spec['path']}: rows {first}..{last - 1} are damaged "
+                        "(their checksum does not verify)")
+
+
+def _readable(ds: h5py.Dataset, start: int, stop: int) -> bool:
+    try:
+        ds[start:stop]
+    except (OSError, RuntimeError):
+        return False
+    return True
 
 
 def _text(value: Any) -> str:

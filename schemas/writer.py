@@ -278,6 +278,7 @@ class RecordingWriter:
                     dtype=dtype,
                     chunks=(max(1, chunk // dtype.itemsize),),
                     fillvalue=fill_value(dtype),
+                    fletcher32=True,
                 )
                 self._ds[where] = obj
             for name, value in attrs[where].items():
