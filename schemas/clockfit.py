@@ -1,0 +1,130 @@
+"""The device clock mapped to host time: a fit of offset and drift on the lower envelope.
+
+A sample is taken at a device instant and read by the host some time later: a USB-serial
+adapter delivers in bursts (1-16 ms), and the host's scheduler adds hiccups. Arrival is never
+*before* the sample was taken, so the host instant of device time d is the line
+host = offset + rate * d that runs under every observation (d, arrival) and as close to them as
+possible: the supporting line of their lower convex hull at the mean device time (the linear
+program of Moon, Skelly & Towsley 1999; see docs/SOURCES.md). A mean fit would carry the mean
+delivery delay into every timestamp; a fit anchored to the first read carries that read's delay
+and ignores drift (a ceramic resonator is off by up to 0.5 %, 18 s an hour).
+
+Observations are thinned to the one with the least delay per ``bin_s`` of device time, and the
+fit uses the last ``window_s`` of them, so that a slowly changing drift (temperature) is
+followed and each refit costs a few hundred points. This module is pure: the live timeline and
+``palpation refit`` both use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_RATE_ERROR = 0.02  # a device clock further off than 2 % is taken as a fitting accident
+
+
+@dataclass(frozen=True)
+class ClockFit:
+    """host seconds = offset_s + rate * device seconds."""
+
+    offset_s: float
+    rate: float
+
+    def host_time(self, device_s: np.ndarray | float) -> np.ndarray | float:
+        return self.offset_s + self.rate * device_s
+
+    @property
+    def drift_ppm(self) -> float:
+        """How fast the device clock runs against the host's, in parts per million."""
+        return (1.0 / self.rate - 1.0) * 1e6
+
+
+def lower_envelope_fit(device_s: np.ndarray, host_s: np.ndarray,
+                       min_span_s: float = 2.0) -> ClockFit:
+    """The line under every (device, host) point, touching their lower hull at the mean
+    device time. With less than ``min_span_s`` of device time (or a rate off by more than
+    MAX_RATE_ERROR), only the offset is fitted and the device clock is taken as exact."""
+    d = np.asarray(device_s, dtype=np.float64)
+    h = np.asarray(host_s, dtype=np.float64)
+    if len(d) == 0:
+        raise ValueError("no clock observations")
+    offset_only = ClockFit(float(np.min(h - d)), 1.0)
+    if float(d.max() - d.min()) < min_span_s:
+        return offset_only
+    order = np.argsort(d, kind="stable")
+    hull = _lower_hull(d[order], h[order])
+    mean = float(d.mean())
+    xs = np.array([p[0] for p in hull])
+    i = int(np.clip(np.searchsorted(xs, mean) - 1, 0, len(hull) - 2))
+    (x0, y0), (x1, y1) = hull[i], hull[i + 1]
+    rate = (y1 - y0) / (x1 - x0)
+    if not abs(rate - 1.0) <= MAX_RATE_ERROR:
+        return offset_only
+    return ClockFit(y0 - rate * x0, rate)
+
+
+def _lower_hull(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+    """Andrew's monotone chain, lower half, for points sorted by x (ties: lowest y kept)."""
+    hull: list[tuple[float, float]] = []
+    for px, py in zip(x.tolist(), y.tolist(), strict=True):
+        if hull and hull[-1][0] == px:
+            if py >= hull[-1][1]:
+                continue
+            hull.pop()
+        while len(hull) >= 2:
+            (ax, ay), (bx, by) = hull[-2], hull[-1]
+            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
+                break
+            hull.pop()
+        hull.append((px, py))
+    return hull
+
+
+class ClockFitter:
+    """Online fit for one device epoch: ``observe`` every read, ``fit`` whenever needed.
+
+    Not thread-safe: the reader thread owns it. ``reset`` starts a new epoch (the device
+    restarted, so its clock began again)."""
+
+    def __init__(self, bin_s: float = 1.0, window_s: float = 600.0,
+                 min_span_s: float = 2.0) -> None:
+        self.bin_s = bin_s
+        self.min_span_s = min_span_s
+        self._bins: deque[tuple[float, float]] = deque(maxlen=max(2, int(window_s / bin_s)))
+        self._current: tuple[float, float] | None = None  # least-delay point of the open bin
+        self._current_bin = -math.inf
+        self._fit: ClockFit | None = None
+
+    def reset(self) -> None:
+        self._bins.clear()
+        self._current, self._current_bin, self._fit = None, -math.inf, None
+
+    def observe(self, device_s: float, host_s: float) -> None:
+        """One read: the device time of its newest sample and the host time it arrived."""
+        b = math.floor(device_s / self.bin_s)
+        if b != self._current_bin and self._current is not None:
+            self._bins.append(self._current)
+            self._current = None
+            self._fit = None
+        self._current_bin = b
+        if self._current is None or host_s - device_s < self._current[1] - self._current[0]:
+            self._current = (device_s, host_s)
+            if len(self._bins) < 2:
+                self._fit = None  # early on, every better observation counts at once
+
+    def fit(self) -> ClockFit:
+        """The current mapping; ValueError before the first observation."""
+        if self._fit is None:
+            points = [*self._bins, *([self._current] if self._current else [])]
+            if not points:
+                raise ValueError("no clock observations")
+            d, h = np.array(points).T
+            self._fit = lower_envelope_fit(d, h, self.min_span_s)
+        return self._fit
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """The thinned observations (device s, host s) the fit uses: what the file stores."""
+        return [*self._bins, *([self._current] if self._current else [])]
