@@ -1,29 +1,23 @@
 # Everything a user or CI runs goes through here; see README.md.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two install stamps: the demo needs the package with its window; the tests add their tools.
+# `make demo` then `make test` installs the test part on top; a newer pyproject.toml redoes both.
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 DEMO ?= demo-$(shell date +%Y%m%d-%H%M%S).h5
-# Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers;
-# Chromium, in which the tests open the HTML report; and the AVR toolchain and simavr, in
-# which the tests build and run the reference firmware.
+# Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers.
 QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+# Test only: Chromium, in which the tests open the HTML report; the AVR toolchain and simavr,
+# in which the tests build and run the reference firmware.
 TEST_DEBS := chromium fonts-liberation gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
-.PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window bench-analysis
-
-$(STAMP): pyproject.toml
-	$(MAKE) system-deps
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[gui,test]'
-	touch $(STAMP)
-
-install: $(STAMP)
-
-system-deps:
-	@missing=$$(for p in $(QT_DEBS) $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt_install,packages): install those of the Debian packages that are missing, with
+# apt-get as root or through sudo; without apt-get, say what to install.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null; then \
 	    echo "installing $$missing"; \
@@ -31,29 +25,58 @@ system-deps:
 	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "please install: $$missing"; fi; \
 	fi
+endef
 
-demo: $(STAMP)
+.PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window \
+	bench-analysis bench-readme
+
+$(DEMO_STAMP): pyproject.toml
+	$(call apt_install,$(QT_DEBS))
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[gui]'
+	touch $@
+
+$(TEST_STAMP): $(DEMO_STAMP)
+	$(call apt_install,$(TEST_DEBS))
+	$(PY) -m pip install --quiet -e '.[gui,test]'
+	touch $@
+
+install: $(TEST_STAMP)
+
+system-deps:
+	$(call apt_install,$(QT_DEBS) $(TEST_DEBS))
+
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/palpation record --simulate $(HEADLESS) --duration 60 --out $(DEMO)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
+# Each benchmark writes bench/results/<name>.json; bench-readme regenerates the README's
+# performance section from them. QUICK=1 makes every benchmark a short smoke run.
+BENCH_FLAGS := $(if $(QUICK),--quick,)
+
 bench: bench-decode bench-e2e bench-window bench-analysis
+	$(MAKE) bench-readme
 
-bench-decode: $(STAMP)
-	$(PY) bench/bench_decode.py
+bench-decode: $(TEST_STAMP)
+	$(PY) bench/bench_decode.py $(BENCH_FLAGS)
 
-bench-e2e: $(STAMP)
-	$(PY) bench/bench_e2e.py
+bench-e2e: $(TEST_STAMP)
+	$(PY) bench/bench_e2e.py $(BENCH_FLAGS)
 
-bench-window: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_window.py
+bench-window: $(TEST_STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_window.py $(BENCH_FLAGS)
 
-bench-analysis: $(STAMP)
-	$(PY) bench/bench_analysis.py
+bench-analysis: $(TEST_STAMP)
+	$(PY) bench/bench_analysis.py $(BENCH_FLAGS)
+
+bench-readme: $(TEST_STAMP)
+	$(PY) bench/readme.py

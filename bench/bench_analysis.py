@@ -1,43 +1,53 @@
 """Benchmark 4: analysis from file to table.
 
-One 10-minute 1 kHz recording (the simulated novice therapist through the ADC model, written
-by the real writer) analysed alone (best of 3: samples/s), then a batch of N such
-recordings (hard links to that file, so the batch measures analysis, not the disk) with 1
-and 2 local worker processes and on a 2-worker Dask LocalCluster on loopback: wall time,
-recordings/s and the speed-up over one process.
+N distinct 10-minute 1 kHz recordings (the simulated therapist through the ADC model, a
+different seed for each and novice/expert profiles in turn, written by the real writer).
+The first few are analysed alone (best of 3 each: samples/s). Then the whole batch is analysed
+once with a cold page cache (dropped first, which needs root; otherwise the JSON says the run
+could not be cold) in one process, then --repeat times with a warm cache with 1 and 2 local
+worker processes and on a 2-worker Dask LocalCluster on loopback: wall time, recordings/s and
+the speed-up over one process in the same round. Figures go to bench/results/analysis.json.
 
-    python bench/bench_analysis.py [--files 200]
+    python bench/bench_analysis.py [--files 200] [--repeat 2] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import save
 
-from analysis.batch import analyse_file, find_recordings, run_batch
+from analysis.batch import analyse_file, run_batch
 from firmware_bridge.sim.adc import AdcModel
 from firmware_bridge.sim.therapist import Therapist
 from schemas.session_protocol import load_preset
 from schemas.writer import RecordingWriter
 
 RATE, MINUTES = 1000.0, 10
+PROFILES = ("novice", "expert")
+SINGLE = 4  # recordings timed alone
+WORKERS = 2
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
-def make_recording(path: Path) -> int:
+def make_recording(path: Path, profile: str, seed: int) -> int:
+    """Write one simulated recording; return its sample count."""
     n = int(MINUTES * 60 * RATE)
     t = np.arange(n) / RATE
-    therapist, adc = Therapist("novice", seed=5), AdcModel(seed=5)
+    therapist, adc = Therapist(profile, seed=seed), AdcModel(seed=seed)
     raw, _ = adc.counts(therapist.force(t), np.arange(n))
     zero = adc.offset_counts
     force = (raw - zero) / adc.counts_per_newton
     protocol = load_preset("nmt-static")
-    w = RecordingWriter(path, session={"trainee": "bench", "protocol": protocol.name,
+    w = RecordingWriter(path, session={"trainee": f"bench-{profile}", "protocol": protocol.name,
                                        "protocol_toml": protocol.to_toml()},
                         device={"device_id": "SIM-0001", "nominal_rate_hz": RATE},
                         calibration={"source": "factory", "coefficients": np.array(
@@ -54,46 +64,88 @@ def make_recording(path: Path) -> int:
     return n
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=200)
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        folder = Path(d)
-        one = folder / "one.h5"
-        n = make_recording(one)
-        best = min(_timed(lambda: analyse_file(one)) for _ in range(3))
-        holds = len(analyse_file(one))
-        print(f"analysis benchmark: one {MINUTES}-minute {RATE:g} Hz recording "
-              f"({n:,} samples, {holds} holds)")
-        print(f"  file → table, one process      : {best * 1000:7.1f} ms  "
-              f"({n / best / 1e6:5.1f} M samples/s)")
-        batch = folder / "batch"
-        batch.mkdir()
-        for i in range(args.files):
-            os.link(one, batch / f"r{i:04d}.h5")
-        paths = find_recordings([batch])
-        base = _timed(lambda: run_batch(paths, jobs=1))
-        two = _timed(lambda: run_batch(paths, jobs=2))
-        from dask.distributed import LocalCluster
-
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None) as cluster:
-            address = cluster.scheduler_address
-            run_batch(paths[:4], scheduler=address)  # workers import the code once
-            dask = _timed(lambda: run_batch(paths, scheduler=address))
-        print(f"  batch of {args.files} (hard links to that file, page cache warm):")
-        for name, wall in (("1 local process", base), ("2 local processes", two),
-                           ("Dask, 2 workers", dask)):
-            print(f"    {name:<18}: {wall:6.2f} s  {args.files / wall:6.1f} recordings/s  "
-                  f"speed-up {base / wall:4.2f}x  ({args.files * n / wall / 1e6:5.1f} M "
-                  "samples/s)")
+def drop_page_cache() -> str:
+    """Write dirty pages out and drop the page cache; '' if done, else why not."""
+    if os.geteuid() != 0:
+        return "not root: the page cache cannot be dropped, so every run is warm"
+    subprocess.run(["sync"], check=True)
+    try:
+        DROP_CACHES.write_text("1\n")
+    except OSError as e:
+        return f"{DROP_CACHES} refused ({e.strerror}): every run is warm"
+    return ""
 
 
-def _timed(fn) -> float:
+def _timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def warm_round(paths: list[Path]) -> dict[str, float]:
+    """Wall seconds of the batch in 1 and WORKERS local processes and on Dask."""
+    from dask.distributed import LocalCluster
+
+    out = {"one_process": _timed(lambda: run_batch(paths, jobs=1)),
+           "local_processes": _timed(lambda: run_batch(paths, jobs=WORKERS))}
+    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        run_batch(paths[:4], scheduler=address)  # workers import the code once
+        out["dask"] = _timed(lambda: run_batch(paths, scheduler=address))
+    return out
+
+
+def report(files: int, name: str, wall: float, base: float, n: int) -> None:
+    print(f"    {name:<22}: {wall:6.2f} s  {files / wall:6.1f} recordings/s  "
+          f"speed-up {base / wall:4.2f}x  ({files * n / wall / 1e6:5.1f} M samples/s)",
+          flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="8 recordings, one warm round")
+    args = ap.parse_args()
+    files, repeat = (8, 1) if args.quick else (args.files, args.repeat)
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        t = time.perf_counter()
+        paths = [folder / f"r{i:04d}.h5" for i in range(files)]
+        n = max(make_recording(p, PROFILES[i % len(PROFILES)], seed=i + 1)
+                for i, p in enumerate(paths))
+        print(f"analysis benchmark: {files} distinct {MINUTES}-minute {RATE:g} Hz recordings "
+              f"({n:,} samples each; written in {time.perf_counter() - t:.1f} s)")
+        single = [min(_timed(lambda p=p: analyse_file(p)) for _ in range(3))
+                  for p in paths[:SINGLE]]
+        holds = [len(analyse_file(p)) for p in paths[:SINGLE]]
+        for s, h in zip(single, holds, strict=True):
+            print(f"  file → table, one process: {s * 1000:7.1f} ms  "
+                  f"({n / s / 1e6:5.1f} M samples/s, {h} holds)")
+        why_warm = drop_page_cache()
+        cold = None if why_warm else _timed(lambda: run_batch(paths, jobs=1))
+        if cold is not None:
+            print(f"  batch of {files}, page cache dropped first:")
+            report(files, "1 local process (cold)", cold, cold, n)
+        else:
+            print(f"  no cold-cache run: {why_warm}")
+        rounds = []
+        for _ in range(repeat):
+            r = warm_round(paths)
+            rounds.append(r)
+            print(f"  batch of {files}, page cache warm:")
+            for key, name in (("one_process", "1 local process"),
+                              ("local_processes", f"{WORKERS} local processes"),
+                              ("dask", f"Dask, {WORKERS} workers")):
+                report(files, name, r[key], r["one_process"], n)
+    save("analysis", {"files": files, "distinct": True, "profiles": list(PROFILES),
+                      "minutes": MINUTES, "rate_hz": RATE, "samples_per_file": n,
+                      "single_files": SINGLE, "single_repeat": 3, "workers": WORKERS,
+                      "repeat": repeat},
+         {"single_s": single, "single_holds": holds, "cold_one_process_s": cold,
+          "cold_cache": cold is not None, "why_not_cold": why_warm, "warm_rounds_s": rounds},
+         quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,29 @@
 """Benchmark 1: protocol-v1 decoding throughput on the same clean stream in the same run:
 the product's decoder (FrameDecoder) against a straightforward per-byte state machine
 (bench/perbyte_parser.py, the baseline) and against the byte-at-a-time reference parser
-that defines the semantics (firmware_bridge/bytewise.py). Prints frames/s and ratios."""
+that defines the semantics (firmware_bridge/bytewise.py). All three are timed the same way:
+best of 3 over the same frames, at each read size. Prints frames/s and ratios to the
+baseline at the same read size, and saves them to bench/results/decode.json.
+
+    python bench/bench_decode.py [--frames 1000000] [--quick]
+"""
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 from perbyte_parser import PerByteParser
+from results import save
 
 from firmware_bridge.bytewise import BytewiseParser
 from firmware_bridge.frames import FrameDecoder, encode_samples
+
+READ_SIZES = (288, 1024, 4096, 65536)
+REPEAT = 3
+FRAME_BYTES = 18
 
 
 def make_stream(n: int) -> bytes:
@@ -20,9 +32,10 @@ def make_stream(n: int) -> bytes:
                           np.zeros(n, np.uint8))
 
 
-def rate(fn, data: bytes, chunk: int, frames: int, repeat: int = 3) -> float:
+def rate(fn: Callable[[bytes, int], None], data: bytes, chunk: int, frames: int) -> float:
+    """Frames per second of ``fn`` fed ``data`` in ``chunk``-byte reads, best of REPEAT."""
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(REPEAT):
         t = time.perf_counter()
         fn(data, chunk)
         best = min(best, time.perf_counter() - t)
@@ -48,27 +61,39 @@ def perbyte(data: bytes, chunk: int) -> None:
 
 
 def check(data: bytes, frames: int) -> None:
-    """Both parsers find every frame (so the figures compare equal work)."""
+    """Every parser finds every frame (so the figures compare equal work)."""
     p = PerByteParser()
     p.feed(data)
+    b = BytewiseParser()
+    b.feed(data)
     d = FrameDecoder()
-    assert len(p.samples) == frames == len(d.feed(data).samples)
+    assert len(p.samples) == len(b.samples()) == frames == len(d.feed(data).samples)
 
 
 def main() -> None:
-    n = 1_000_000
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="100 000 frames: a smoke run")
+    args = ap.parse_args()
+    n = 100_000 if args.quick else args.frames
     data = make_stream(n)
-    check(data[: 10_000 * 18], 10_000)
-    small = data[: 50_000 * 18]
-    base = rate(perbyte, small, 4096, 50_000, repeat=1)
-    ref = rate(bytewise, small, 4096, 50_000, repeat=1)
-    print("decoding benchmark: 18-byte sample frames, frames/s (ratio to the per-byte baseline)")
-    print(f"  per-byte state machine (baseline), 4 KiB reads : {base:12,.0f}")
-    print(f"  reference byte-at-a-time parser,   4 KiB reads : {ref:12,.0f}  ({ref / base:4.1f}x)")
-    for chunk in (288, 1024, 4096, 65536):
-        r = rate(vectorised, data, chunk, n)
-        print(f"  FrameDecoder, {chunk:>6} B reads                 : {r:12,.0f}  "
-              f"({r / base:4.1f}x)")
+    check(data[: 10_000 * FRAME_BYTES], 10_000)
+    print(f"decoding benchmark: {n:,} {FRAME_BYTES}-byte sample frames, best of {REPEAT}, "
+          "frames/s (ratio to the per-byte baseline at the same read size)")
+    rows = []
+    for chunk in READ_SIZES:
+        row = {"read_bytes": chunk, "perbyte": rate(perbyte, data, chunk, n),
+               "reference": rate(bytewise, data, chunk, n),
+               "product": rate(vectorised, data, chunk, n)}
+        rows.append(row)
+        base = row["perbyte"]
+        print(f"  {chunk:>6} B reads: per-byte state machine (baseline) {base:12,.0f}   "
+              f"reference parser {row['reference']:12,.0f} ({row['reference'] / base:4.1f}x)   "
+              f"FrameDecoder {row['product']:12,.0f} ({row['product'] / base:4.1f}x)",
+              flush=True)
+    save("decode", {"frames": n, "frame_bytes": FRAME_BYTES, "repeat": REPEAT,
+                    "read_sizes": list(READ_SIZES)},
+         {"frames_per_s": rows}, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ count), gaps, and the recorder's CPU as % of one core over the steady part of th
 (from 2 s after start to 1 s before the end, so start-up imports are not counted).
 The baseline (bench/hobby_recorder.py: readline + float() + CSV) records the simulator's
 ASCII mode at the same rates; with no sequence numbers its expected count is
-rate × its own recording span.
+rate × its own recording span. Each rate is run --repeat times (the README quotes the range
+over the runs); the figures go to bench/results/end_to_end.json.
 
-    python bench/bench_e2e.py [--duration 10] [--rates 1000,10000,50000,100000]
+    python bench/bench_e2e.py [--duration 10] [--rates 1000,10000,50000,100000] [--repeat 3]
+                              [--quick]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from results import save
 
 ROOT = Path(__file__).parents[1]
 
@@ -98,16 +101,27 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--rates", default="1000,10000,50000,100000")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="3 s per run, one run: a smoke run")
     args = ap.parse_args()
+    duration, repeat = (3.0, 1) if args.quick else (args.duration, args.repeat)
     rates = [float(r) for r in args.rates.split(",")]
-    print(f"end-to-end benchmark: {args.duration:g} s per run, {psutil.cpu_count()} cores")
+    print(f"end-to-end benchmark: {duration:g} s per run, {repeat} run(s) per rate, "
+          f"{psutil.cpu_count()} cores")
+    by_rate = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for rate in rates:
-            print(line("palpation record", rate, run_recorder(tmp, rate, args.duration)),
-                  flush=True)
-            print(line("readline+float+CSV", rate, run_baseline(tmp, rate, args.duration)),
-                  flush=True)
+            runs = []
+            for _ in range(repeat):
+                rec = run_recorder(tmp, rate, duration)
+                print(line("palpation record", rate, rec), flush=True)
+                base = run_baseline(tmp, rate, duration)
+                print(line("readline+float+CSV", rate, base), flush=True)
+                runs.append({"recorder": rec, "baseline": base})
+            by_rate.append({"rate_hz": rate, "runs": runs})
+    save("end_to_end", {"duration_s": duration, "repeat": repeat, "rates": rates},
+         {"by_rate": by_rate}, quick=args.quick)
 
 
 if __name__ == "__main__":
