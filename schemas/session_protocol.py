@@ -47,6 +47,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from schemas.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
 
 __all__ = [
@@ -190,13 +192,6 @@ class SessionProtocol:
 
         The ``[dose]`` table gets, for each key, the value most points share; each point
         lists only the keys where it differs."""
-        out = [f"# Session protocol for palpation-recorder. Units: {self.unit}.",
-               f"name = {_toml_str(self.name)}",
-               f"description = {_toml_str(self.description)}",
-               f"kind = {_toml_str(self.kind)}",
-               f"unit = {_toml_str(self.unit)}"]
-        if self.contact_area_cm2 is not None:
-            out.append(f"contact_area_cm2 = {_toml_value(self.contact_area_cm2)}")
         defaults: dict[str, Any] = {}
         for key in _DOSE_KEYS:
             values = [getattr(p.dose, key) for p in self.points]
@@ -204,18 +199,26 @@ class SessionProtocol:
                 defaults[key] = None  # a point without it cannot override back to "none"
             elif values:
                 defaults[key] = Counter(values).most_common(1)[0][0]
-        out += ["", "[dose]"]
-        out += [f"{k} = {_toml_value(v)}" for k, v in defaults.items() if v is not None]
-        for point in self.points:
-            out += ["", "[[point]]", f"name = {_toml_str(point.name)}",
-                    f"muscle = {_toml_str(point.muscle)}", f"side = {_toml_str(point.side)}"]
-            if point.note:
-                out.append(f"note = {_toml_str(point.note)}")
-            for key in _DOSE_KEYS:
-                value = getattr(point.dose, key)
-                if value != defaults.get(key) and value is not None:
-                    out.append(f"{key} = {_toml_value(value)}")
-        return "\n".join(out) + "\n"
+        document: dict[str, Any] = {"name": self.name, "description": self.description,
+                                    "kind": self.kind, "unit": self.unit}
+        if self.contact_area_cm2 is not None:
+            document["contact_area_cm2"] = self.contact_area_cm2
+        document["dose"] = {k: v for k, v in defaults.items() if v is not None}
+        document["point"] = [_point_table(point, defaults) for point in self.points]
+        header = f"# Session protocol for palpation-recorder. Units: {self.unit}.\n"
+        return header + tomli_w.dumps(document)
+
+
+def _point_table(point: TriggerPoint, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A ``[[point]]`` table: its names, and the dose keys where it differs from [dose]."""
+    table: dict[str, Any] = {"name": point.name, "muscle": point.muscle, "side": point.side}
+    if point.note:
+        table["note"] = point.note
+    for key in _DOSE_KEYS:
+        value = getattr(point.dose, key)
+        if value != defaults.get(key) and value is not None:
+            table[key] = value
+    return table
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -273,70 +276,57 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, label: str) -> Protoc
     return ProtocolError(label, line, f"TOML syntax error: {message}")
 
 
-# Where each key and table is written, so that semantic errors can point at a line.
-_BARE = r"[A-Za-z0-9_-]+"
-_PART = rf"""(?:{_BARE}|"(?:[^"\\]|\\.)*"|'[^']*')"""
-_PATH = rf"{_PART}(?:\s*\.\s*{_PART})*"
-_HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_PATH})\s*\]")
-_KEY_RE = re.compile(rf"^\s*({_PATH})\s*=(.*)$")
-
-
-def _split_path(path: str) -> tuple[str, ...]:
-    parts = re.findall(_PART, path)
-    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
-
-
 class _KeyLines:
-    """Line numbers of keys and table headers, from a light scan of the (valid) TOML text.
+    """Line numbers of keys and tables, for errors found after parsing.
 
     Tables are addressed as tuples: ``()`` top level, ``("dose",)``, ``("point", 3)`` for the
-    third ``[[point]]`` (1-based, as people count)."""
+    third ``[[point]]`` (1-based, as people count). A key's line is the first line after which
+    the text so far, parsed by ``tomllib`` itself, holds that key: neither tomllib nor any
+    well-kept TOML library reports positions (tomlkit keeps the formatting, not line numbers),
+    and asking the real parser keeps every TOML rule (quoted and dotted keys, multi-line
+    strings) in one place. A cut inside a value never parses, so a value written over several
+    lines is placed on its last line. Run on errors only: a few hundred lines take well under
+    a second."""
 
     def __init__(self, text: str) -> None:
-        self.keys: dict[tuple[tuple, str], int] = {}
-        self.headers: dict[tuple, int] = {}
-        arrays: Counter[tuple] = Counter()
-        table: tuple = ()
-        in_string: str | None = None  # the delimiter of an open multi-line string
-        for number, line in enumerate(text.splitlines(), start=1):
-            if in_string:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                continue
-            header = _HEADER_RE.match(line)
-            if header:
-                path = _split_path(header.group(2))
-                if header.group(1) == "[[":
-                    arrays[path] += 1
-                    table = (*path, arrays[path])
-                    self.headers.setdefault(path, number)  # the array itself: its first entry
-                elif path[:1] and arrays[path[:1]]:  # [point.sub] refers to the last [[point]]
-                    table = (path[0], arrays[path[:1]], *path[1:])
-                else:
-                    table = path
-                self.headers.setdefault(table, number)
-                continue
-            key = _KEY_RE.match(line)
-            if key:
-                path = _split_path(key.group(1))
-                self.keys.setdefault(((*table, *path[:-1]), path[-1]), number)
-                for delim in ('"""', "'''"):
-                    if key.group(2).count(delim) % 2 == 1:
-                        in_string = delim
+        self.text = text
 
     def line(self, table: tuple, key: str | None = None) -> int:
-        """The line of ``key`` in ``table``, else of the table ``table.key``, else of the
-        table's header, else 1."""
-        if key is not None:
-            if (table, key) in self.keys:
-                return self.keys[(table, key)]
-            if (*table, key) in self.headers:
-                return self.headers[(*table, key)]
-        while table:
-            if table in self.headers:
-                return self.headers[table]
-            table = table[:-1]
+        """The line of ``key`` in ``table`` (a value or a sub-table), else of the table's
+        header, else of the nearest enclosing table's, else 1."""
+        path = (*table, key) if key is not None else table
+        while path:
+            found = self._first_line_holding(path)
+            if found is not None:
+                return found
+            path = path[:-1]
         return 1
+
+    def _first_line_holding(self, path: tuple) -> int | None:
+        prefix = ""
+        for number, line in enumerate(self.text.split("\n"), start=1):
+            prefix += line + "\n"
+            try:
+                data = tomllib.loads(prefix)
+            except tomllib.TOMLDecodeError:
+                continue
+            if _holds(data, path):
+                return number
+        return None
+
+
+def _holds(data: Any, path: tuple) -> bool:
+    """Whether ``path`` (keys, and 1-based indices into arrays of tables) exists in ``data``."""
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(data, list) or len(data) < part:
+                return False
+            data = data[part - 1]
+        elif isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return False
+    return True
 
 
 def _suggest(key: str, known: tuple[str, ...]) -> str:
@@ -508,30 +498,6 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return repr(value) if not isinstance(value, bool) else str(value).lower()
-
-
-# ---------------------------------------------------------------------------------- writing
-
-def _toml_str(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{ord(ch):04X}"))
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: bool | int | float | str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # finite floats only (checked on load); repr round-trips exactly
-    return _toml_str(value)
 
 
 # ---------------------------------------------------------------------------------- presets

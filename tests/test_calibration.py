@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -254,6 +255,8 @@ def test_bad_files_are_refused_in_one_line_naming_file_and_field(tmp_path):
     broken = text.replace('"unit": "N",', '"unit": "N"', 1)
     assert refusal(write_record(cal, text=broken)).startswith("not JSON (line ")
     assert refusal(write_record(cal, text='{"a": NaN}')).startswith("not valid JSON")
+    assert refusal(write_record(cal, text='{"a": 1e400}')) == "not valid JSON (1e400 is too " \
+                                                              "large for a number)"
     assert refusal(write_record(cal, text="[1, 2]")) == "(top level): expected a JSON object, " \
                                                        "got a list"
 
@@ -271,8 +274,10 @@ def test_bad_files_are_refused_in_one_line_naming_file_and_field(tmp_path):
     cases = [
         (drop("coefficients"), "coefficients: missing"),
         (put(["coefficients"], "0.01"), "coefficients: expected a list of numbers"),
-        (put(["coefficients"], [0.0, "x"]), "coefficients: expected a list of numbers"),
-        (put(["coefficients"], [0.0, 0.01, 0.0]), "coefficients: model linear has 2"),
+        (put(["coefficients"], [0.0, "x"]), "coefficients[1]: expected a number, got a string"),
+        (put(["coefficients"], [0.0, 0.01, 0.0]),
+         "coefficients: expected 2 items, got 3 (when model is 'linear')"),
+        (put(["model"], "poly3"), "coefficients: expected 4 items, got 2 (when model is 'poly3')"),
         (put(["schema_version"], "2.0.0"), "schema_version: 2.0.0 was written by a newer"),
         (put(["schema_version"], "0.9.0"), "schema_version: 0.9.0 is not supported"),
         (put(["schema_name"], "something-else"), "schema_name: is 'something-else'"),
@@ -280,14 +285,20 @@ def test_bad_files_are_refused_in_one_line_naming_file_and_field(tmp_path):
         (put(["device", "device_id"], 7), "device.device_id: expected a string"),
         (put(["points", 1, "direction"], "sideways"), "points[1].direction: 'sideways'"),
         (put(["points", 2, "load_n"], None), "points[2].load_n: expected a number, got null"),
+        (put(["points", 2, "load_n"], -1), "points[2].load_n: expected a number >= 0, got -1"),
+        (put(["points", 1, "direction"], "tare"),
+         "points[1].load_n: is 10.0, expected 0 (when direction is 'tare')"),
         (put(["points", 0, "n_samples"], 0), "points[0].n_samples: expected an integer"),
         (put(["metrics", "repeatability_n"], "high"), "metrics.repeatability_n: expected a "
                                                       "number or null"),
         (put(["created"], "2026-01-10T09:00:00"), "created: '2026-01-10T09:00:00' is not"),
+        (put(["created"], "yesterday+01:00"), "created: 'yesterday+01:00' is not an ISO-8601 "
+                                              "time with UTC offset"),
         (put(["id"], "not-a-uuid"), "id: 'not-a-uuid' is not 32"),
         (put(["unit"], "kgf"), "unit: is 'kgf', expected 'N'"),
         (put(["range", "max_n"], 50.0), "range.max_n: is 50 but the points give 40"),
         (put(["residuals", 3], 1.5), "residuals[3]: is 1.5 N but the coefficients give"),
+        (put(["residuals"], [0.0]), "residuals: 1 values for 9 points"),
     ]
     for edit, expected in cases:
         message = refusal(write_record(cal, edit))
@@ -396,7 +407,6 @@ def test_json_schema_file_matches_the_records_written():
 
 
 def test_saved_record_validates_against_json_schema(tmp_path):
-    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((SCHEMAS / "calibration-v1.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)

@@ -9,18 +9,13 @@ import pytest
 
 from analysis.reliability import (
     ICC_KINDS,
-    betainc,
     bland_altman,
-    f_cdf,
-    f_ppf,
-    f_sf,
     icc,
     icc_all,
     lins_ccc,
     mdc95,
     sd_pooled,
     sem,
-    t_ppf,
     wide_from_long,
 )
 
@@ -64,46 +59,6 @@ MW_R = {
     "ICC(2,k)": (0.837, 6.00, 9, 9, 0.00677, 0.371, 0.959),
     "ICC(3,k)": (0.833, 6.00, 9, 9, 0.00677, 0.329, 0.959),
 }
-
-
-# ----------------------------------------------------------------------------- F distribution
-
-
-@pytest.mark.parametrize(
-    ("q", "d1", "d2", "expected"),
-    [
-        (0.975, 5, 15, 3.5764),  # printed F tables
-        (0.975, 3, 15, 4.1528),
-        (0.95, 1, 10, 4.9646),
-        (0.95, 5, 10, 3.3258),
-        (0.99, 10, 20, 3.3682),
-        (0.95, 2, 2, 19.000),  # closed form: F(q; 2, 2) = q / (1 - q)
-    ],
-)
-def test_f_ppf_table_values(q, d1, d2, expected):
-    assert f_ppf(q, d1, d2) == pytest.approx(expected, abs=5e-4)
-
-
-def test_f_ppf_closed_forms_and_roundtrip():
-    # F(2, 2): CDF f/(1+f)  =>  quantile q/(1-q), exactly.
-    for q in (0.1, 0.5, 0.9, 0.975):
-        assert f_ppf(q, 2, 2) == pytest.approx(q / (1 - q), rel=1e-10)
-    # I_x(1, 1) = x and I_x(a, 1) = x^a.
-    assert betainc(1, 1, 0.3) == pytest.approx(0.3, rel=1e-12)
-    assert betainc(2.5, 1, 0.4) == pytest.approx(0.4**2.5, rel=1e-12)
-    # Round trip, including a non-integer df (as in the ICC(2,1) interval) and sf = 1 - cdf.
-    for d1, d2 in [(5, 15), (3.7, 8.2), (1, 200), (40, 3)]:
-        for q in (0.025, 0.5, 0.975):
-            f = f_ppf(q, d1, d2)
-            assert f_cdf(f, d1, d2) == pytest.approx(q, abs=1e-10)
-            assert f_sf(f, d1, d2) == pytest.approx(1 - q, abs=1e-10)
-
-
-def test_t_ppf_table_values():
-    assert t_ppf(0.975, 9) == pytest.approx(2.2622, abs=1e-4)
-    assert t_ppf(0.975, 4) == pytest.approx(2.7764, abs=1e-4)
-    assert t_ppf(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
-    assert t_ppf(0.975, 1000) == pytest.approx(1.9623, abs=1e-4)
 
 
 # ----------------------------------------------------------------------------- ICC reference data
@@ -276,7 +231,7 @@ def test_sem_and_mdc_hand_computed():
     assert sem(x, 1.0) == 0.0
     with pytest.raises(ValueError):
         sem(x, 1.2)
-    # ANCHORS.md (Chesterton 2007): SEM 6.27 N/cm2 -> MDC ~ 17 N/cm2.
+    # docs/SOURCES.md (Chesterton 2007): SEM 6.27 N/cm2 -> MDC ~ 17 N/cm2.
     assert mdc95(6.27) == pytest.approx(1.96 * math.sqrt(2) * 6.27)
     assert round(mdc95(6.27)) == 17
 

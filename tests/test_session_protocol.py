@@ -20,6 +20,7 @@ from schemas.session_protocol import (
     resolve_protocol,
 )
 from schemas.units import GRAVITY
+from tests.conftest import run_palpation
 
 ROOT = Path(__file__).parents[1]
 PRESETS = ("ischemic", "nmt-static", "ppt-ramp")
@@ -174,6 +175,14 @@ def test_round_trip_keeps_overrides_and_odd_text():
     assert tomllib.loads(text)["dose"]["target_high"] == 3.0  # the common value is the default
 
 
+@pytest.mark.parametrize("preset_id", PRESETS)
+def test_protocols_command_prints_toml_that_loads_back_equal(preset_id):
+    shown = run_palpation("protocols", preset_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == load_preset(preset_id).to_toml()
+    assert load_protocol(shown.stdout) == load_preset(preset_id)
+
+
 def test_file_round_trip(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(load_preset("ischemic").to_toml(), encoding="utf-8")
@@ -250,6 +259,16 @@ def test_malformed_protocol_names_the_line(what, text, line, words):
     assert message.startswith(f"<text>:{line}: "), message
     assert caught.value.line == line
     assert words in message
+
+
+def test_lines_are_counted_past_multi_line_strings_and_quoted_keys():
+    # The note spans lines 14-17 and holds text that looks like a table and a key; the typo
+    # on line 21 ("sdie", quoted) must still be found on its own line.
+    text = edit('side = "left"', 'side = "left"\nnote = """first\n[[point]]\nside = "x"\n"""')
+    text = text.replace('side = "right"', '"sdie" = "right"')
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(text)
+    assert caught.value.line == 21 and "'sdie'" in caught.value.message
 
 
 def test_error_names_the_file(tmp_path):
