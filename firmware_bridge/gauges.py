@@ -14,6 +14,9 @@ The recorder's session owns the port. What it does with a driver ``d``:
    streaming when it loses power) and call ``d.reset()`` to drop any half line;
 5. on the way out write ``d.stop()`` (may be empty) before closing.
 
+Lines are cut and counted by the one line parser, :mod:`firmware_bridge.asciilines`; a
+driver only says what one line means.
+
 Sign convention: **the recorder stores compression as positive force.** Each driver takes
 ``compression_positive`` (default True): True means the gauge already reports compression
 as positive and values pass through; False means the gauge reports compression as
@@ -28,14 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware_bridge.asciilines import AsciiLineDecoder
-from schemas.units import canonical_unit, newtons_per_unit
-
-MAX_LINE = 128
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-# "<value>[ <unit>]", e.g. "-18.78 lbF", "4.285 N", "12.34 lbf"
-_VALUE_UNIT = re.compile(
-    r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)\s*$")
+from firmware_bridge.asciilines import LineReader, default_force_factor, parse_value_unit
+from schemas.units import newtons_per_unit
 
 
 @dataclass
@@ -56,19 +53,14 @@ class GaugeReadings:
         return len(self.force_n)
 
 
-def _factor(unit: str) -> float | None:
-    """Newtons per ``unit``, None if it is not a force unit units.py knows."""
-    try:
-        return newtons_per_unit(canonical_unit(unit))
-    except ValueError:
-        return None
+Reading = tuple[float, str, str, str]  # newtons as sent, unit, mode, judgement
 
 
 class GaugeDriver:
-    """Base class: splits lines incrementally (CR, LF or CR LF, split anywhere) and counts.
+    """Base class: feeds the line parser and sorts its lines into readings and errors.
 
     Subclasses implement ``_parse_line(text) -> (newtons_as_sent, unit, mode, judgement)``
-    or a :class:`GaugeError`, or None for a malformed line.
+    or a :class:`GaugeError`, or None for a malformed line (counted as garbage).
     """
 
     name = "gauge"
@@ -79,12 +71,21 @@ class GaugeDriver:
     def __init__(self, *, compression_positive: bool = True) -> None:
         self.compression_positive = compression_positive
         self._sign = 1.0 if compression_positive else -1.0
-        self._partial = b""
-        self.lines = 0
-        self.bad_lines = 0
-        self.garbage_bytes = 0
+        self._reader: LineReader[Reading | GaugeError] = LineReader(self._parse_line)
         self.error_count = 0
         self.pending_replies = 0
+
+    @property
+    def lines(self) -> int:
+        return self._reader.lines
+
+    @property
+    def bad_lines(self) -> int:
+        return self._reader.bad_lines
+
+    @property
+    def garbage_bytes(self) -> int:
+        return self._reader.garbage_bytes
 
     # --- commands -------------------------------------------------------------------
     def start(self) -> bytes:
@@ -98,7 +99,7 @@ class GaugeDriver:
 
     def reset(self) -> None:
         """Forget a half-received line and unanswered queries (after a reconnect)."""
-        self._partial = b""
+        self._reader.reset()
         self.pending_replies = 0
 
     def _queried(self, query: bytes) -> bytes:
@@ -106,33 +107,16 @@ class GaugeDriver:
         return query
 
     # --- parsing --------------------------------------------------------------------
-    def _parse_line(self, text: str):  # pragma: no cover - abstract
+    def _parse_line(self, text: str) -> Reading | GaugeError | None:  # pragma: no cover
         raise NotImplementedError
 
     def feed(self, data: bytes) -> GaugeReadings:
-        lines = _LINE_END.split(self._partial + data)
-        self._partial = lines.pop()
-        if len(self._partial) > MAX_LINE:
-            self.bad_lines += 1
-            self.garbage_bytes += len(self._partial)
-            self._partial = b""
         values: list[float] = []
         units: list[str] = []
         modes: list[str] = []
         judgements: list[str] = []
         errors: list[GaugeError] = []
-        for raw in lines:
-            if not raw.strip():
-                continue
-            self.lines += 1
-            try:
-                parsed = self._parse_line(raw.decode("ascii").strip())
-            except UnicodeDecodeError:
-                parsed = None
-            if parsed is None:
-                self.bad_lines += 1
-                self.garbage_bytes += len(raw)
-                continue
+        for parsed in self._reader.feed(data):
             self.pending_replies = max(0, self.pending_replies - 1)
             if isinstance(parsed, GaugeError):
                 self.error_count += 1
@@ -147,15 +131,10 @@ class GaugeDriver:
                              errors)
 
 
-def _value_unit(text: str, default_factor: float | None):
-    m = _VALUE_UNIT.match(text)
-    if not m:
-        return None
-    unit = m.group(2)
-    factor = default_factor if not unit else _factor(unit)
-    if factor is None:
-        return None
-    return float(m.group(1)) * factor, unit, "", ""
+def _value_unit(text: str, default_factor: float) -> Reading | None:
+    """A ``<value>[ <unit>]`` line as a reading with no mode or judgement."""
+    parsed = parse_value_unit(text, default_factor)
+    return None if parsed is None else (*parsed, "", "")
 
 
 # Mark-10 error replies. Only *10 (an unknown/illegal command) is described in what we have
@@ -183,7 +162,7 @@ class Mark10(GaugeDriver):
         self.select_newtons = select_newtons
         self.poll_interval_s = None if streaming else poll_interval_s
         self.query = query
-        self._default_factor = _factor(default_unit)
+        self._default_factor = default_force_factor(default_unit)
 
     def start(self) -> bytes:
         return b"N\r" if self.select_newtons else b""
@@ -257,7 +236,7 @@ class Wagner(GaugeDriver):
         self.model = model
         self.rate_hz = rate_hz
         self.poll_interval_s = poll_interval_s if model == "fpx" else None
-        self._default_factor = _factor(default_unit)
+        self._default_factor = default_force_factor(default_unit)
 
     def start(self) -> bytes:
         if self.model == "fdix":
@@ -275,7 +254,8 @@ class Wagner(GaugeDriver):
 
 
 class GenericAscii(GaugeDriver):
-    """Any device streaming ``<value>[ <unit>]`` lines: wraps :class:`AsciiLineDecoder`."""
+    """Any device streaming ``<value>[ <unit>]`` lines (a hobby sketch, a gauge's plain
+    output); ``default_unit`` is the unit of lines that give none."""
 
     name = "ascii"
     baudrate = 115200
@@ -284,19 +264,10 @@ class GenericAscii(GaugeDriver):
                  baudrate: int = 115200) -> None:
         super().__init__(compression_positive=compression_positive)
         self.baudrate = baudrate
-        self.decoder = AsciiLineDecoder(default_unit)
+        self._default_factor = default_force_factor(default_unit)
 
-    def reset(self) -> None:
-        super().reset()
-        self.decoder._partial = b""
-
-    def feed(self, data: bytes) -> GaugeReadings:
-        out = self.decoder.feed(data)
-        self.lines = self.decoder.lines
-        self.bad_lines = self.decoder.bad_lines
-        self.garbage_bytes = self.decoder.garbage_bytes
-        n = len(out.force_n)
-        return GaugeReadings(self._sign * out.force_n, out.units, [""] * n, [""] * n, [])
+    def _parse_line(self, text: str) -> Reading | None:
+        return _value_unit(text, self._default_factor)
 
 
 DRIVERS: dict[str, type[GaugeDriver]] = {

@@ -1,5 +1,8 @@
 """The command line: help for every subcommand, protocols, and one-line errors."""
 
+import subprocess
+import sys
+
 import pytest
 
 from recorder.cli import build_parser
@@ -47,3 +50,13 @@ def test_info_and_validate_on_a_missing_file(tmp_path):
     for cmd in ("info", "validate"):
         r = run_palpation(cmd, str(tmp_path / "none.h5"))
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and "none.h5" in r.stderr
+
+
+def test_the_parser_loads_no_heavy_package():
+    """Commands import numpy, h5py, pyserial and Qt only when they run (recorder/cli)."""
+    code = ("import sys; from recorder.cli import build_parser; build_parser(); "
+            "print(' '.join(m for m in ('numpy', 'h5py', 'serial', 'PyQt6', 'pyqtgraph') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == []

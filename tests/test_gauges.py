@@ -18,12 +18,8 @@ from firmware_bridge.gauges import (
     Wagner,
     make_driver,
 )
-from firmware_bridge.sim.gauges import (
-    GaugePtyServer,
-    ImadaEmulator,
-    Mark10Emulator,
-    WagnerEmulator,
-)
+from firmware_bridge.sim.gauges import ImadaEmulator, Mark10Emulator, WagnerEmulator
+from firmware_bridge.sim.server import PtyServer
 from schemas.units import GRAVITY, NEWTONS_PER_FORCE_UNIT
 
 LBF = NEWTONS_PER_FORCE_UNIT["lbf"]
@@ -68,7 +64,7 @@ def served(tmp_path):
     servers = []
 
     def make(emulator, **kw):
-        server = GaugePtyServer(emulator, link=tmp_path / emulator.name, **kw)
+        server = PtyServer(emulator, link=tmp_path / emulator.name, **kw)
         server.start()
         servers.append(server)
         return server
@@ -142,7 +138,7 @@ def test_wagner_documented_example_and_commands():
         Wagner(rate_hz=200)
 
 
-def test_generic_ascii_wraps_line_decoder():
+def test_generic_ascii_reads_value_unit_lines():
     d = make_driver("ascii", default_unit="kgf", compression_positive=False)
     out = d.feed(b"1.5\r\n-2 N\r\njunk\r\n")
     assert out.force_n.tolist() == pytest.approx([-1.5 * GRAVITY, 2.0])
@@ -174,6 +170,14 @@ def test_split_at_every_byte_boundary_parses_the_same(name, stream):
             assert out.force_n.tolist() == whole.force_n.tolist(), (i, j)
             assert out.units == whole.units and out.modes == whole.modes
             assert out.judgements == whole.judgements and out.errors == whole.errors
+
+
+def test_streamed_lines_that_do_not_fit_are_lost_whole():
+    emu = WagnerEmulator(lambda t: 1.0, model="fdix", unit="N")
+    emu.receive(b"C100\rCB\r", 0.0)
+    assert emu.output(0.1, room=20) == b"1.00 N\r\n" * 2  # 11 lines were due
+    assert emu.output(0.1, room=20) == b""
+    assert emu.output(0.125, room=100) == b"1.00 N\r\n" * 2
 
 
 # --- drivers against emulators on real ptys ---------------------------------------------

@@ -1,6 +1,5 @@
 """The serial link over real pseudo-terminals: reading, unplug detection, reconnect."""
 
-import threading
 import time
 
 import pytest
@@ -31,17 +30,14 @@ class Collector:
         self.events.append(("lost", reason))
 
 
-def serve(tmp_path, faults=None, rate=1000.0, duration=None):
-    sensor = SimulatedSensor(rate_hz=rate, seed=3)
+def serve(tmp_path, faults=None):
+    """The simulated sensor served behind the link ``tmp_path/sensor``; every device path
+    it gets is appended to the list returned with the server."""
     paths = []
-    ready = threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()),
+    server = PtyServer(SimulatedSensor(rate_hz=1000.0, seed=3), on_path=paths.append,
                        link=tmp_path / "sensor", faults=faults)
-    stop = threading.Event()
-    th = threading.Thread(target=server.run, args=(stop, duration), daemon=True)
-    th.start()
-    assert ready.wait(5)
-    return server, stop, th, paths
+    server.start()
+    return server, paths
 
 
 def wait_for(cond, timeout=10.0):
@@ -54,21 +50,21 @@ def wait_for(cond, timeout=10.0):
 
 
 def test_reads_are_batched_and_complete(tmp_path):
-    server, stop, th, _ = serve(tmp_path)
+    server, _ = serve(tmp_path)
     c = Collector()
     link = SerialLink(str(tmp_path / "sensor"), c)
     link.start()
     link.write(encode_command(CMD_START))
     assert wait_for(lambda: len(c.seq) >= 1500)
     link.stop()
-    stop.set()
-    th.join(5)
+    server.close()
+    assert not (tmp_path / "sensor").is_symlink()  # the device node goes with the server
     assert c.seq == list(range(len(c.seq)))
     assert c.reads < len(c.seq) / 3  # several frames per read, not one read per frame
 
 
 def test_unplug_is_detected_and_the_link_reconnects_by_path(tmp_path):
-    server, stop, th, paths = serve(tmp_path, Faults(disconnect_after=1.0, reappear_after=0.7))
+    server, paths = serve(tmp_path, Faults(disconnect_after=1.0, reappear_after=0.7))
     c = Collector()
     link = SerialLink(str(tmp_path / "sensor"), c, retry_s=0.1)
     link.start()
@@ -77,8 +73,7 @@ def test_unplug_is_detected_and_the_link_reconnects_by_path(tmp_path):
     n_before = len(c.seq)
     assert wait_for(lambda: len(c.seq) > n_before + 300)
     link.stop()
-    stop.set()
-    th.join(5)
+    server.close()
     kinds = [e[0] for e in c.events]
     assert kinds == ["made", "lost", "made"]
     assert len(paths) == 2  # a new pty, as a replugged USB device gets a new name

@@ -1,27 +1,18 @@
 """Emulators of commercial force gauges, written from their documented serial protocols.
 
-Each emulator is a state machine: ``receive(data, t)`` takes host bytes (commands end in
-CR; LF is accepted too) and returns the reply bytes; ``stream(t)`` returns readings the
-gauge sends on its own; ``power_cycle()`` puts it back to its power-on state. The force is
-``force(t)`` in newtons (compression positive), ``t`` seconds since the emulator was made
-(world time, unaffected by power cycles). Every value sent is logged in ``sent`` as
+Each emulator is a state machine that :class:`~firmware_bridge.sim.server.PtyServer` serves
+on a pseudo-terminal: ``receive(data, t)`` takes host bytes (commands end in CR; LF is
+accepted too) and returns the reply bytes; ``output(t, room)`` returns the readings the gauge
+sends on its own; ``power_on(t)`` puts it back to its power-on state. The force is
+``force(t)`` in newtons (compression positive), ``t`` seconds on the server's clock (world
+time, unaffected by power cycles). Every value sent is logged in ``sent`` as
 ``(t, newtons_sampled, line)`` so tests can compare what arrived with what was meant.
-
-:class:`GaugePtyServer` serves one on a pseudo-terminal from a thread, optionally behind a
-symlink that is re-pointed when a power cycle also re-enumerates the port (a USB gauge).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import select
-import threading
-import time
-import tty
 from collections.abc import Callable
-from pathlib import Path
 
 from schemas.units import from_newtons
 
@@ -30,22 +21,23 @@ Force = Callable[[float], float]
 
 class GaugeEmulator:
     name = "gauge"
+    tick_s = 0.002
 
     def __init__(self, force: Force, *, compression_sign: int = 1) -> None:
         self.force = force
         self.compression_sign = compression_sign  # +1: compression sent as positive
         self.sent: list[tuple[float, float, bytes]] = []
         self.commands: list[str] = []
-        self.power_cycles = 0
         self._cmd = b""
         self._power_on()
 
     def _power_on(self) -> None:
         self._cmd = b""
 
-    def power_cycle(self) -> None:
-        self.power_cycles += 1
+    def power_on(self, t: float) -> bytes:
+        """Back to the power-on state; a gauge says nothing when it powers up."""
         self._power_on()
+        return b""
 
     def receive(self, data: bytes, t: float) -> bytes:
         out = b""
@@ -67,6 +59,14 @@ class GaugeEmulator:
 
     def stream(self, t: float) -> bytes:
         return b""
+
+    def output(self, t: float, room: int) -> bytes:
+        """The readings streamed up to ``t``; whole lines that do not fit in ``room`` are
+        lost, as from a UART whose host is not reading."""
+        data = self.stream(t)
+        if len(data) <= room:
+            return data
+        return data[:data.rfind(b"\n", 0, room) + 1]
 
     def _sample(self, t: float) -> float:
         return self.compression_sign * float(self.force(t))
@@ -248,115 +248,3 @@ class WagnerEmulator(GaugeEmulator):
         if self.streaming is None:
             return b""
         return b"".join(self._line(ts) for ts in self.streaming.due(t))
-
-
-class GaugePtyServer:
-    """Serves ``emulator`` on a pty from a daemon thread. ``path`` is the current slave path;
-    ``link`` (optional) is a symlink kept pointing at it, surviving re-enumeration."""
-
-    def __init__(self, emulator: GaugeEmulator, *, link: Path | None = None,
-                 tick_s: float = 0.002, tx_buffer: int = 65536) -> None:
-        self.emulator = emulator
-        self.tx_buffer = tx_buffer
-        self.link = link
-        self.tick_s = tick_s
-        self.t0 = time.monotonic()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._master = self._slave = -1
-        self.path = ""
-        self._pending = bytearray()
-        self._open_pty()
-        self._thread = threading.Thread(target=self._run, name=f"{emulator.name}-pty",
-                                        daemon=True)
-
-    def __enter__(self) -> GaugePtyServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def start(self) -> str:
-        self._thread.start()
-        return self.path
-
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        fcntl.fcntl(master, fcntl.F_SETFL, fcntl.fcntl(master, fcntl.F_GETFL) | os.O_NONBLOCK)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        if self.link is not None:
-            tmp = self.link.with_name(self.link.name + ".new")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link)
-
-    def _close_pty(self) -> None:
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._master = self._slave = -1
-
-    def power_cycle(self, *, replug: bool = False) -> str:
-        """Power-cycle the gauge. ``replug=False``: an RS-232 gauge behind an adapter that
-        stays plugged (same port). ``replug=True``: a USB gauge, the port vanishes and a new
-        one appears (``link`` follows). Returns the device path."""
-        with self._lock:
-            self.emulator.power_cycle()
-            self._pending.clear()
-            if replug:
-                self._close_pty()
-                self._open_pty()
-            return self.path
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                master = self._master
-            try:
-                readable, _, _ = select.select([master], [], [], self.tick_s)
-            except (OSError, ValueError):
-                continue  # the pty is being replaced
-            with self._lock:
-                if master != self._master:
-                    continue
-                t = self.now()
-                if readable:
-                    try:
-                        data = os.read(master, 4096)
-                    except OSError:
-                        data = b""  # nobody has the port open
-                    if data:
-                        self._pending += self.emulator.receive(data, t)
-                self._pending += self.emulator.stream(t)
-                if len(self._pending) > self.tx_buffer:  # nobody reading: drop the oldest
-                    del self._pending[:len(self._pending) - self.tx_buffer]
-                if self._pending:
-                    try:
-                        sent = os.write(master, self._pending)
-                    except OSError:
-                        sent = 0
-                    del self._pending[:sent]
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        self._close_pty()
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
-
-
-def serve(emulator: GaugeEmulator, link: Path | None = None) -> GaugePtyServer:
-    """Start serving ``emulator``; prints and returns the server (``.path``, ``.link``)."""
-    server = GaugePtyServer(emulator, link=link)
-    server.start()
-    print(server.link or server.path, flush=True)
-    return server

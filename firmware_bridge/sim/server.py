@@ -1,29 +1,39 @@
-"""Serve a simulated sensor on a pseudo-terminal, with fault injection.
+"""The one pseudo-terminal server: any emulated device on a pty the host opens like a serial port.
 
-The host side sees a serial port like any USB sensor's. Like a real USB device, the
-simulator holds at most ``tx_buffer`` unsent bytes when the host does not keep up; past that
-it drops whole frames and keeps counting sequence numbers, so the host sees the gap.
-A simulated unplug closes the pty (the host reads fail) and a replug, like a bus-powered
-board, powers the device up afresh on a new pty, re-pointing the ``link`` symlink.
+The server owns the port and the wire; the device it serves (an :class:`Emulator`: the
+simulated sensor, a force-gauge emulator) owns only its protocol. The host side sees a serial
+port like any USB device's:
+
+- Like a real device, the emulator holds at most ``tx_buffer`` unsent bytes when the host does
+  not keep up: it is told the room left and drops (and counts) what does not fit.
+- ``link`` (optional) is a symlink kept pointing at the current device path, re-pointed
+  atomically when the port re-enumerates; ``on_path`` is told every path, the first and each
+  replug.
+- ``power_cycle()`` (from any thread) powers the device off and on, on the same port (an RS-232
+  device behind an adapter) or on a new one (``replug=True``: a USB device re-enumerating).
+- :class:`Faults` injects damaged bytes and a scheduled unplug: the pty closes (the host reads
+  fail), the link goes away as udev's node does, and after ``reappear_after`` seconds a
+  freshly powered device appears on a new pty.
+
+``run()`` serves in the calling thread until stopped; ``start()``/``close()`` (or ``with``) is
+the one way to serve from a background thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import select
 import threading
 import time
 import tty
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-
-from firmware_bridge.sim.device import SimulatedDevice
 
 
 @dataclass
@@ -33,109 +43,181 @@ class Faults:
     reappear_after: float | None = None  # seconds after the disconnect
 
 
-class PtyServer:
-    """Runs a device built by ``make_device`` on a pty until ``stop`` is set or ``duration``
-    seconds pass. ``on_path`` is told every device path, the first one and each replug."""
+class Emulator(Protocol):
+    """A device the server can serve. Times are seconds on the server's clock (since the
+    server was made); ``tick_s`` is how often it wants to be asked for output."""
 
-    def __init__(self, make_device: Callable[[], SimulatedDevice], *,
-                 on_path: Callable[[str], None], link: Path | None = None,
-                 faults: Faults | None = None, tx_buffer: int = 65536, seed: int = 0) -> None:
-        self.make_device = make_device
+    name: str
+
+    @property
+    def tick_s(self) -> float: ...
+
+    def power_on(self, now: float) -> bytes:
+        """Switched on (again): back to the power-on state; returns what it sends first."""
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        """Bytes from the host; returns the replies."""
+
+    def output(self, now: float, room: int) -> bytes:
+        """What it sends on its own up to ``now``, at most ``room`` bytes."""
+
+
+class PtyServer:
+    """Serves ``emulator`` on a pty; see the module docstring."""
+
+    def __init__(self, emulator: Emulator, *, on_path: Callable[[str], None] | None = None,
+                 link: Path | None = None, faults: Faults | None = None,
+                 tx_buffer: int = 65536, seed: int = 0) -> None:
+        self.emulator = emulator
         self.on_path = on_path
         self.link = link
         self.faults = faults or Faults()
         self.tx_buffer = tx_buffer
-        self._rng = np.random.default_rng([seed, 11])
-        self.device: SimulatedDevice | None = None
+        self.t0 = time.monotonic()
+        self.path = ""
         self.corrupted_bytes = 0
         self.power_cycles = 0
-        self.totals: dict[str, int] = {}
+        self._rng = np.random.default_rng([seed, 11])
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master = self._slave = -1
+        self._pending = bytearray()
+
+    def now(self) -> float:
+        """Seconds on the server's clock."""
+        return time.monotonic() - self.t0
+
+    # --- serving ----------------------------------------------------------------------
+    def start(self) -> str:
+        """Serve from a daemon thread; returns the first device path. The pty is opened
+        here, so failing to get one raises OSError in the caller."""
+        self._plug_in()
+        self._thread = threading.Thread(target=self._serve, args=(self._stop, None),
+                                        name=f"{self.emulator.name}-pty", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def close(self) -> None:
+        """Stop serving (``start``) and wait for the thread; the pty and the link go away."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> PtyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def run(self, stop: threading.Event | None = None, duration: float | None = None) -> None:
-        stop = stop or threading.Event()
-        start = time.monotonic()
-        deadline = start + duration if duration else None
-        disconnect_at = (start + self.faults.disconnect_after
-                         if self.faults.disconnect_after is not None else None)
-        therapist_origin: float | None = None  # world time when the therapist began
-        while not stop.is_set():
-            master, slave = self._open_pty()
-            power_up = time.monotonic()
-            device = self.make_device()
-            if therapist_origin is not None:
-                device.therapist_offset = power_up - therapist_origin
-            self.device = device
-            try:
-                ended = self._serve(master, device, power_up, stop, deadline, disconnect_at)
-            finally:
-                self._add_totals(device)
-                os.close(master)
-                os.close(slave)
-            if device.therapist_offset is not None:
-                therapist_origin = power_up - device.therapist_offset
-            if ended:
-                break
-            if self.link is not None:  # unplugged: the device node goes away, as udev's does
+        """Serve in this thread until ``stop`` is set, ``duration`` seconds pass, or the
+        device is unplugged for good (``Faults.disconnect_after`` without ``reappear_after``)."""
+        deadline = time.monotonic() + duration if duration else None
+        self._plug_in()
+        self._serve(stop or self._stop, deadline)
+
+    def _serve(self, stop: threading.Event, deadline: float | None) -> None:
+        faults = self.faults
+        unplug_at = (time.monotonic() + faults.disconnect_after
+                     if faults.disconnect_after is not None else None)
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                if unplug_at is not None and now >= unplug_at:
+                    unplug_at = None
+                    self._unplug()
+                    self.power_cycles += 1
+                    if faults.reappear_after is None or stop.wait(faults.reappear_after):
+                        break
+                    self._plug_in()
+                    continue
+                self._step()
+        finally:
+            self._unplug()
+
+    def _step(self) -> None:
+        """One turn of the wire: wait up to a tick for host bytes, answer, send."""
+        with self._lock:
+            master = self._master
+        try:
+            readable, _, _ = select.select([master], [], [], self.emulator.tick_s)
+        except (OSError, ValueError):
+            return  # the pty is being replaced
+        with self._lock:
+            if master != self._master:
+                return
+            now = self.now()
+            if readable:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    data = b""  # nobody has the port open yet
+                if data:
+                    self._pending += self.emulator.receive(data, now)
+            room = max(0, self.tx_buffer - len(self._pending))
+            out = self.emulator.output(now, room)
+            if out:
+                self._pending += self._corrupt(out)
+            if self._pending:
+                try:
+                    sent = os.write(master, self._pending)
+                except OSError:
+                    sent = 0
+                del self._pending[:sent]
+
+    # --- the port -----------------------------------------------------------------------
+    def power_cycle(self, *, replug: bool = False) -> str:
+        """Power the device off and on. ``replug=False``: the port stays (an RS-232 device
+        behind an adapter). ``replug=True``: a USB device, the port vanishes and a new one
+        appears (``link`` follows). Returns the device path."""
+        with self._lock:
+            self.power_cycles += 1
+            if replug:
+                self._close_pty()
+                self._open_pty()
+            self._pending = bytearray(self.emulator.power_on(self.now()))
+            return self.path
+
+    def _plug_in(self) -> None:
+        """A freshly powered device on a new pty."""
+        with self._lock:
+            self._open_pty()
+            self._pending = bytearray(self.emulator.power_on(self.now()))
+
+    def _unplug(self) -> None:
+        """The pty closes and the device node goes away, as udev's does."""
+        with self._lock:
+            if self._master < 0:
+                return
+            self._close_pty()
+            if self.link is not None:
                 with contextlib.suppress(FileNotFoundError):
                     self.link.unlink()
-            disconnect_at = None
-            self.power_cycles += 1
-            if self.faults.reappear_after is None:
-                break
-            if stop.wait(self.faults.reappear_after):
-                break
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
 
-    def _open_pty(self) -> tuple[int, int]:
+    def _open_pty(self) -> None:
         master, slave = os.openpty()
         tty.setraw(slave)
         fcntl.fcntl(master, fcntl.F_SETFL, fcntl.fcntl(master, fcntl.F_GETFL) | os.O_NONBLOCK)
-        path = os.ttyname(slave)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".new")
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-            os.symlink(path, tmp)
+            os.symlink(self.path, tmp)
             os.replace(tmp, self.link)
-        self.on_path(path)
-        return master, slave
+        if self.on_path is not None:
+            self.on_path(self.path)
 
-    def _serve(self, master: int, device: SimulatedDevice, power_up: float,
-               stop: threading.Event, deadline: float | None,
-               disconnect_at: float | None) -> bool:
-        """Serve until stop/deadline (True) or the scheduled unplug (False)."""
-        pending = bytearray(device.power_up_message())
-        period = min(0.05, max(0.002, 1.0 / device.rate_hz))
-        while True:
-            now = time.monotonic()
-            if stop.is_set() or (deadline is not None and now >= deadline):
-                return True
-            if disconnect_at is not None and now >= disconnect_at:
-                return False
-            readable, _, _ = select.select([master], [], [], period)
-            now = time.monotonic()
-            if readable:
-                try:
-                    data = os.read(master, 4096)
-                except BlockingIOError:
-                    data = b""
-                except OSError:
-                    data = b""  # nobody has the port open yet
-                if data:
-                    pending += device.receive(data, now - power_up)
-                    period = min(0.05, max(0.002, 1.0 / device.rate_hz))
-            room = max(0, self.tx_buffer - len(pending))
-            frames = device.frames_until(now - power_up, room)
-            if frames:
-                pending += self._corrupt(frames)
-            if pending:
-                try:
-                    sent = os.write(master, pending)
-                except (BlockingIOError, OSError):
-                    sent = 0
-                del pending[:sent]
+    def _close_pty(self) -> None:
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._master = self._slave = -1
 
     def _corrupt(self, data: bytes) -> bytes:
         p = self.faults.corrupt
@@ -149,18 +231,3 @@ class PtyServer:
         buf[where] ^= self._rng.integers(1, 256, n, dtype=np.uint8)
         self.corrupted_bytes += n
         return buf.tobytes()
-
-    def _add_totals(self, device: SimulatedDevice) -> None:
-        for key, value in asdict(device.counters).items():
-            self.totals[key] = self.totals.get(key, 0) + value
-
-    def report(self) -> dict:
-        """What the simulator did, for tests and benchmarks to compare against."""
-        return {**self.totals, "corrupted_bytes": self.corrupted_bytes,
-                "power_cycles": self.power_cycles}
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)

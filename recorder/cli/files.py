@@ -1,0 +1,66 @@
+"""``palpation validate``, ``info`` and ``recover``: one recording file checked, summarised
+or made whole."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from recorder.cli.common import CliError, print_summary
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a recording against its schema")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("info", help="summarise a recording")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("recover", help="make an interrupted recording whole and finalised",
+                       description="Rewrite a recording left by a killed recorder into a "
+                                   "finalised file; the original is kept as NAME.orig.h5.")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_recover)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from schemas.hdf5 import RecordingFileError
+    from schemas.validate import validate
+
+    try:
+        validate(args.file)
+    except RecordingFileError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{args.file}: valid")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from schemas.hdf5 import RecordingFileError
+    from schemas.reader import open_recording, summarize
+
+    try:
+        info = summarize(open_recording(args.file))
+    except RecordingFileError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        print_summary(args.file, info)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from schemas.hdf5 import RecordingFileError
+    from schemas.recover import recover
+
+    try:
+        out = recover(args.file)
+    except RecordingFileError as exc:
+        raise CliError(str(exc)) from None
+    print(f"recovered {out} (original kept as {args.file.with_suffix('.orig.h5')})")
+    return 0

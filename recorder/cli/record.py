@@ -1,0 +1,173 @@
+"""``palpation record``: a sensor, a gauge or the simulated sensor to an HDF5 file, with the
+live window or a progress line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+
+from recorder.cli.common import CliError, check_display, print_summary, stop_on_signals
+from recorder.cli.devices import add_sim_options, check_sim_rate
+from schemas.session_protocol import ProtocolError, resolve_protocol
+from schemas.units import newtons_per_unit
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="record a sensor to an HDF5 file",
+                       description="Record a sensor (or the simulated sensor) to an HDF5 file.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--port", help="serial port of the sensor (e.g. /dev/ttyACM0)")
+    src.add_argument("--simulate", action="store_true", help="record the simulated sensor")
+    p.add_argument("--out", required=True, type=Path, help="recording file to create (.h5)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--headless", action="store_true", help="no window, a progress line only")
+    p.add_argument("--device", choices=["palpation", "ascii", "mark10", "imada", "wagner"],
+                   default="palpation",
+                   help="palpation (binary protocol v1), ascii lines, or a force gauge: "
+                        "Mark-10 Series 4/5, Imada DS2/DST/ZTA, Wagner FDIX")
+    p.add_argument("--baud", type=int,
+                   help="baud rate (default: the gauge's documented rate, else 921600)")
+    p.add_argument("--ascii-unit", default="N", help="unit of ASCII readings with none given")
+    p.add_argument("--rate", type=float, help="ask the device for this sample rate (Hz)")
+    for name in ("trainee", "instructor", "site", "notes"):
+        p.add_argument(f"--{name}", default="", help=f"session {name}")
+    p.add_argument("--contact-area", type=float, default=math.nan, metavar="CM2",
+                   help="contact area in cm² (for pressure; default: the protocol's)")
+    p.add_argument("--protocol", default="nmt-static",
+                   help="session protocol: a preset (see `palpation protocols`) or a TOML file")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="save the window to this PNG when the run ends")
+    p.add_argument("--calibration", type=Path,
+                   help="calibration file (default: the newest saved for this device)")
+    p.add_argument("--lsl", action="store_true",
+                   help="also publish the force as a Lab Streaming Layer outlet (lsl extra)")
+    p.add_argument("--unit", help="display unit: N, kgf, lbf, kPa, N/cm2, kgf/cm2 "
+                                  "(default: the protocol's)")
+    add_sim_options(p, standalone=False)
+    p.set_defaults(func=cmd_record)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    try:
+        protocol = resolve_protocol(args.protocol)
+    except ProtocolError as exc:
+        raise CliError(str(exc)) from None
+    if args.out.exists():
+        raise CliError(f"{args.out} exists; choose another --out (recordings are never "
+                       "overwritten)")
+    if not args.headless:
+        check_display()
+    simulator = _start_simulator(args, protocol) if args.simulate else None
+    try:
+        session = _run_session(args, simulator.path if simulator else args.port, protocol)
+    finally:
+        if simulator is not None:
+            simulator.close()
+    if session.error:
+        raise CliError(f"{session.error}; what was written before is kept in {args.out} "
+                       f"(if it does not open, run: palpation recover {args.out})")
+    from schemas.reader import open_recording, summarize
+
+    print_summary(args.out, summarize(open_recording(args.out)))
+    return 0
+
+
+def _run_session(args: argparse.Namespace, port: str, protocol):
+    """Record from ``port`` until the duration ends, Ctrl-C or the window closes."""
+    from firmware_bridge.link import LinkError
+    from recorder.lsl import LslError
+    from recorder.session import RecordingSession, SessionError
+    from schemas.hdf5 import RecordingFileError
+
+    session = RecordingSession(_session_options(args, port, protocol))
+    try:
+        session.start()
+    except (LinkError, SessionError, RecordingFileError, LslError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    for warning in session.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    try:
+        if args.headless:
+            _run_headless(session, args.duration, args.out)
+        else:
+            from recorder.window import run_live
+
+            run_live(session, duration=args.duration, screenshot=args.screenshot)
+    finally:
+        session.stop()
+    return session
+
+
+def _start_simulator(args: argparse.Namespace, protocol):
+    """The simulated sensor, working through ``protocol``, served from a thread."""
+    from firmware_bridge.sim.simulator import build_simulator
+
+    check_sim_rate(args.sim_rate)
+    server = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
+                             protocol=protocol).server
+    try:
+        server.start()
+    except OSError:
+        raise CliError("the simulated sensor did not start") from None
+    return server
+
+
+def _session_options(args: argparse.Namespace, port: str, protocol):
+    """The session's options from the command line: metadata, calibration, units."""
+    from recorder.session import SessionOptions
+    from schemas.calibration import CalibrationError, load_calibration
+
+    metadata = {name: getattr(args, name) for name in ("trainee", "instructor", "site", "notes")}
+    metadata.update(protocol=protocol.name, protocol_toml=protocol.to_toml(),
+                    contact_area_cm2=args.contact_area if args.contact_area > 0
+                    else protocol.contact_area_cm2)
+    try:
+        calibration = load_calibration(args.calibration) if args.calibration else None
+        if args.unit:
+            newtons_per_unit(args.unit, metadata["contact_area_cm2"])
+    except (CalibrationError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return SessionOptions(port=port, out=args.out, device=args.device, baudrate=args.baud,
+                          ascii_unit=args.ascii_unit, rate_hz=args.rate, metadata=metadata,
+                          protocol=protocol, contact_area_cm2=args.contact_area,
+                          display_unit=args.unit, calibration=calibration, lsl=args.lsl)
+
+
+def _run_headless(session, duration: float | None, out: Path) -> None:
+    stop = threading.Event()
+    stop_on_signals(stop)
+    deadline = time.monotonic() + duration if duration else math.inf
+    progress = _Progress(out)
+    while not stop.is_set() and not session.stopped.is_set() and time.monotonic() < deadline:
+        stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+        progress.show(session.status())
+    progress.done()
+
+
+class _Progress:
+    """One updating line on a terminal; a line every 10 s otherwise."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def show(self, s) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self._last < 10:
+            return
+        self._last = now
+        state = "" if s.connected else "  RECONNECTING"
+        line = (f"{self.out.name}  {s.elapsed_s:7.1f} s  {s.samples:>10,} samples  "
+                f"{s.rate_hz:8.0f} Hz  gaps {s.gaps}  crc {s.crc_errors}  "
+                f"reconnects {s.reconnects}{state}")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
+              file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
