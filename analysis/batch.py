@@ -86,10 +86,14 @@ def analyse_file(path: str | Path) -> list[dict]:
 
 
 def _guarded(path: str) -> tuple[str, list[dict] | None, str]:
-    """analyse_file that returns errors instead of raising (for workers)."""
+    """analyse_file that returns a file's read error instead of raising (for workers).
+
+    Only what makes a file unreadable is caught: RecordingFileError (every problem inside the
+    file) and PermissionError (a folder on the way that may not be searched, which
+    ``open_recording`` lets through). Anything else is a bug and stops the batch."""
     try:
         return path, analyse_file(path), ""
-    except (RecordingFileError, OSError, ValueError) as exc:
+    except (RecordingFileError, PermissionError) as exc:
         return path, None, f"{path}: {exc}".splitlines()[0]
 
 

@@ -24,7 +24,7 @@ What is a hold (the definition both paths implement):
 
 So ``start_s`` is the first upward crossing of ``off_n`` and ``end_s`` the last downward
 crossing, which is how ``firmware_bridge.sim.therapist`` defines its ground truth (5 % of target):
-with ``HoldConfig.for_band`` on a symmetric band the two agree to about a millisecond at 1 kHz.
+with ``config_for_band`` on a symmetric band the two agree to about a millisecond at 1 kHz.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ __all__ = [
     "HoldDetector",
     "HoldEvent",
     "LiveHold",
+    "config_for_band",
     "segment_holds",
 ]
 
@@ -49,6 +50,10 @@ __all__ = [
 BOOT_STEPS = 16
 #: A step longer than this many nominal intervals is a gap in the stream (auto ``max_dt_s``).
 AUTO_GAP_FACTOR = 5.0
+#: ``config_for_band``: the detector arms at this fraction of the target ...
+ON_FRAC = 0.10
+#: ... and a hold starts and ends at the crossings of this fraction (the simulator's 5 %).
+OFF_FRAC = 0.05
 
 _IDLE, _ACTIVE, _PENDING = 0, 1, 2
 
@@ -94,38 +99,6 @@ class HoldConfig:
             raise ValueError("min_hold_s and merge_gap_s must be >= 0")
         if self.max_dt_s is not None and not self.max_dt_s > 0:
             raise ValueError("max_dt_s must be > 0 (or None for automatic)")
-
-    @classmethod
-    def for_band(cls, low_n: float, high_n: float, *, target_n: float | None = None,
-                 on_frac: float = 0.10, off_frac: float = 0.05, min_hold_s: float = 1.0,
-                 merge_gap_s: float = 0.3, max_dt_s: float | None = None) -> HoldConfig:
-        """Thresholds for a target band: off at 5 % and on at 10 % of the target.
-
-        The target defaults to the band's midpoint (a band is normally target +- x %), so on the
-        default simulated dose (30 N, band 25.5-34.5 N) off_n is exactly the simulator's 1.5 N
-        hold threshold. 5 % is low enough that the hold spans nearly all of the loading, and
-        above the light contact of a thumb resting on the skin (~2 %) and sensor noise; 10 %
-        arms it well clear of both while still counting a weak hold that never reaches the
-        band (that is a hold, coached as "press harder", not an absence of one).
-        ``min_hold_s`` 1 s rejects palpation taps; ``merge_gap_s`` 0.3 s bridges a lift-off
-        and re-press and any tremor chatter (8-12 Hz: under 65 ms per half cycle), yet is far
-        shorter than any rest between holds.
-
-        Caveat: a thumb resting with a force that hovers right at off_n keeps a cluster open
-        (its chatter is bridged), so a press that follows is backdated to the start of that
-        contact. If resting contact is that heavy, raise ``off_frac``.
-        """
-        if not (math.isfinite(low_n) and math.isfinite(high_n) and 0 <= low_n <= high_n
-                and high_n > 0):
-            raise ValueError("band must satisfy 0 <= low_n <= high_n, high_n > 0")
-        target = 0.5 * (low_n + high_n) if target_n is None else float(target_n)
-        if not (math.isfinite(target) and target > 0):
-            raise ValueError("target_n must be positive and finite")
-        if not 0 < off_frac < on_frac:
-            raise ValueError("need 0 < off_frac < on_frac")
-        return cls(on_n=on_frac * target, off_n=off_frac * target, band_low_n=float(low_n),
-                   band_high_n=float(high_n), min_hold_s=min_hold_s, merge_gap_s=merge_gap_s,
-                   max_dt_s=max_dt_s)
 
 
 @dataclass(frozen=True)
@@ -596,13 +569,38 @@ class HoldDetector:
             acc.missing_s += float((self._raw[a:b] - ds).sum())
 
 
-def config_for_band(low_n: float, high_n: float) -> HoldConfig:
-    """The thresholds the recorder uses for a trigger point's band, live and offline: from
-    the band (``HoldConfig.for_band``); a band starting at 0 (a pressure-pain ramp to the
-    button) takes 20 % of its upper limit as the target; no band (NaN): 2 N on, 1 N off."""
+def config_for_band(low_n: float, high_n: float, *, target_n: float | None = None,
+                    max_dt_s: float | None = None) -> HoldConfig:
+    """The thresholds the recorder uses for a trigger point's band, live and offline: off at
+    ``OFF_FRAC`` (5 %) and on at ``ON_FRAC`` (10 %) of the target.
+
+    The target defaults to the band's midpoint (a band is normally target +- x %), so on the
+    default simulated dose (30 N, band 25.5-34.5 N) off_n is exactly the simulator's 1.5 N
+    hold threshold; a band starting at 0 (a pressure-pain ramp to the button) takes 20 % of
+    its upper limit; no band (NaN upper limit): 2 N on, 1 N off. 5 % is low enough that the
+    hold spans nearly all of the loading, and above the light contact of a thumb resting on
+    the skin (~2 %) and sensor noise; 10 % arms it well clear of both while still counting a
+    weak hold that never reaches the band (that is a hold, coached as "press harder", not an
+    absence of one). ``HoldConfig``'s defaults apply: ``min_hold_s`` 1 s rejects palpation
+    taps; ``merge_gap_s`` 0.3 s bridges a lift-off and re-press and any tremor chatter
+    (8-12 Hz: under 65 ms per half cycle), yet is far shorter than any rest between holds.
+
+    Caveat: a thumb resting with a force that hovers right at off_n keeps a cluster open
+    (its chatter is bridged), so a press that follows is backdated to the start of that
+    contact.
+    """
     if not math.isfinite(high_n):
-        return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max)
-    return HoldConfig.for_band(low_n, high_n, target_n=None if low_n > 0 else 0.2 * high_n)
+        return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max,
+                          max_dt_s=max_dt_s)
+    if not (math.isfinite(low_n) and 0 <= low_n <= high_n and high_n > 0):
+        raise ValueError("band must satisfy 0 <= low_n <= high_n, high_n > 0")
+    if target_n is None:
+        target_n = 0.5 * (low_n + high_n) if low_n > 0 else 0.2 * high_n
+    target = float(target_n)
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError("target_n must be positive and finite")
+    return HoldConfig(on_n=ON_FRAC * target, off_n=OFF_FRAC * target, band_low_n=float(low_n),
+                      band_high_n=float(high_n), max_dt_s=max_dt_s)
 
 
 def segment_holds(t: np.ndarray, force_n: np.ndarray, config: HoldConfig) -> list[Hold]:

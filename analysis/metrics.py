@@ -1,7 +1,7 @@
 """Per-hold and across-hold metrics of static compression (pure functions on numpy arrays).
 
 The metrics are the ones the literature uses for force consistency (see
-the shared ANCHORS.md): absolute, constant and variable error against a target, % error, CV
+docs/SOURCES.md): absolute, constant and variable error against a target, % error, CV
 across repetitions, rate of force application, time to and time in the target band, hold
 duration, steadiness, and dynamic time warping distance to an instructor's curve.
 
@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.holds import Hold, config_for_band, segment_holds
-from schemas.session_protocol import protocol_of
+from schemas.session_protocol import Dose, protocol_of
 from schemas.units import from_newtons
 
 __all__ = [
@@ -67,8 +67,8 @@ __all__ = [
     "PLATEAU_TOL",
     "SMOOTH_S",
     "ConsistencyRow",
-    "Dose",
     "HoldMetrics",
+    "band_or_nan",
     "consistency",
     "dtw_distance",
     "hold_metrics",
@@ -85,19 +85,13 @@ PLATEAU_MAX_CHANGE = 0.20  # trend change across the plateau, fraction of the le
 _NAN = math.nan
 
 
-@dataclass(frozen=True)
-class Dose:
-    """Target of one trigger point, in newtons and seconds; the target is the band midpoint."""
-
-    target_low_n: float
-    target_high_n: float
-    min_hold_s: float
-    max_hold_s: float
-    area_cm2: float = _NAN
-
-    @property
-    def target_n(self) -> float:
-        return 0.5 * (self.target_low_n + self.target_high_n)
+def band_or_nan(dose: Dose, area_cm2: float = _NAN) -> tuple[float, float]:
+    """``dose.band_n(area_cm2)``, or (NaN, NaN) when its pressure unit has no contact area:
+    a hold is still measured, only not against a band."""
+    try:
+        return dose.band_n(area_cm2)
+    except ValueError:
+        return (_NAN, _NAN)
 
 
 @dataclass
@@ -222,18 +216,21 @@ def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, i
 
 
 def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: Iterable = (),
-                 *, trigger_point: str = "", repetition: int = 0,
+                 *, area_cm2: float = _NAN, trigger_point: str = "", repetition: int = 0,
                  blind: bool = False) -> HoldMetrics:
     """Metrics of one hold: ``t``, ``f`` the whole recording (or any stretch holding the hold),
     ``hold`` from ``analysis.holds`` (its config's band should be ``dose``'s band: time in
-    band and time to band are the detector's), ``events`` objects with ``time`` and ``kind``
-    (and ``value`` for ``pain``), e.g. ``schemas.events.Event``."""
+    band and time to band are the detector's), ``dose`` the point's protocol dose (its band in
+    newtons for ``area_cm2``; the target is the band's midpoint; the area also gives the ramp
+    in kPa/s), ``events`` objects with ``time`` and ``kind`` (and ``value`` for ``pain``),
+    e.g. ``schemas.events.Event``."""
     a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
     b = max(b, a)
     tt = np.asarray(t[a:b], dtype=np.float64)
     ff = np.asarray(f[a:b], dtype=np.float64)
     n = ff.size
-    target = dose.target_n
+    low, high = band_or_nan(dose, area_cm2)
+    target = 0.5 * (low + high)
     pain = _NAN
     presses = 0
     for e in events:
@@ -267,7 +264,7 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
             if t80 > t20:
                 ramp = 0.6 * plateau_mean / (t80 - t20)
     try:
-        ramp_kpa = float(from_newtons(ramp, "kPa", dose.area_cm2))
+        ramp_kpa = float(from_newtons(ramp, "kPa", area_cm2))
     except ValueError:
         ramp_kpa = _NAN
     const = plateau_mean - target
@@ -352,18 +349,14 @@ def recording_metrics(rec) -> list[HoldMetrics]:
 
     def dose_for(label: str) -> Dose:
         if label in labels:
-            i = labels.index(label)
-            try:
-                low, high = proto.band_n(i)
-            except ValueError:
-                low = high = _NAN
-            d = proto.points[i].dose
-            return Dose(low, high, float(d.min_hold_s), float(d.max_hold_s), area)
+            return proto.points[labels.index(label)].dose
         for lab, r in zip(row_tp, rows, strict=True):
-            if lab == label:
-                return Dose(float(r["target_low_n"]), float(r["target_high_n"]), _NAN, _NAN,
-                            area)
-        return Dose(_NAN, _NAN, _NAN, _NAN, area)
+            if lab == label:  # the band the recorder stored, in N; no hold window
+                return Dose(unit="N", target_low=float(r["target_low_n"]),
+                            target_high=float(r["target_high_n"]), min_hold_s=_NAN,
+                            max_hold_s=_NAN)
+        return Dose(unit="N", target_low=_NAN, target_high=_NAN, min_hold_s=_NAN,
+                    max_hold_s=_NAN)
 
     # point schedule: (time, label)
     evs = sorted(rec.events, key=lambda e: e.time)
@@ -380,8 +373,7 @@ def recording_metrics(rec) -> list[HoldMetrics]:
         sched.insert(0, (-math.inf, default))
 
     # segment each stretch with its point's thresholds (one pass if they all agree)
-    configs = [config_for_band(*((dose_for(lab).target_low_n, dose_for(lab).target_high_n)))
-               for _, lab in sched]
+    configs = [config_for_band(*band_or_nan(dose_for(lab), area)) for _, lab in sched]
     holds: list[Hold] = []
     if all(c == configs[0] for c in configs):
         holds = segment_holds(t, f, configs[0]) if t.size else []
@@ -417,8 +409,8 @@ def recording_metrics(rec) -> list[HoldMetrics]:
         blind = blind_ev[k][1] if k >= 0 else False
         a = int(np.searchsorted(pe_t, h.start_s, "left"))
         hev = pain_btn[a:int(np.searchsorted(pe_t, h.end_s, "right"))]
-        out.append(hold_metrics(t, f, h, dose_for(label), hev, trigger_point=label,
-                                repetition=rep, blind=blind))
+        out.append(hold_metrics(t, f, h, dose_for(label), hev, area_cm2=area,
+                                trigger_point=label, repetition=rep, blind=blind))
     return out
 
 

@@ -223,23 +223,19 @@ def _svg_plot(series: Sequence[_Series], *, xlabel: str, ylabel: str, title: str
 
 # ---------------------------------------------------------------------------- data gathering
 @dataclass
-class _Hold:
-    rec_index: int
-    metrics: HoldMetrics
-    t: np.ndarray  # seconds since the hold began
-    f: np.ndarray  # N
-
-
-@dataclass
 class _Point:
+    """A trigger point's section: its band and hold window, its holds as (index of the
+    recording, metrics), and the instructor's first hold there."""
+
     label: str
     band_n: tuple[float, float] = (math.nan, math.nan)
     window_s: tuple[float, float] = (math.nan, math.nan)
-    holds: list[_Hold] = field(default_factory=list)
-    reference: _Hold | None = None
+    holds: list[tuple[int, HoldMetrics]] = field(default_factory=list)
+    reference: HoldMetrics | None = None
 
 
 def _hold_curve(rec, m: HoldMetrics) -> tuple[np.ndarray, np.ndarray]:
+    """The hold's samples: (seconds since it began, force in N)."""
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
     a, b = (int(v) for v in np.searchsorted(t, (m.start_s, m.end_s), side="left"))
@@ -257,15 +253,6 @@ def _point_dose(proto: SessionProtocol | None, label: str):
                 band = (math.nan, math.nan)
             return band, (float(p.dose.min_hold_s), float(p.dose.max_hold_s))
     return None
-
-
-def _safe_metrics(rec, warnings: list[str]) -> list[HoldMetrics]:
-    try:
-        return recording_metrics(rec)
-    except Exception as exc:  # noqa: BLE001 - one bad file must not sink the whole report
-        warnings.append(f"{rec.path}: holds could not be analysed ({type(exc).__name__}: "
-                        f"{exc})")
-        return []
 
 
 class _Units:
@@ -325,18 +312,21 @@ def _session_name(rec, i: int) -> str:
     return f"S{i + 1}: {trainee + ', ' if trainee else ''}{when}"
 
 
-def _point_section(k: int, point: _Point, recs: Sequence, u: _Units,
-                   has_reference: bool) -> str:
+def _point_section(k: int, point: _Point, recs: Sequence, reference, u: _Units) -> str:
     unit = u.unit
     multi = len(recs) > 1
+    has_reference = reference is not None
+    curves = [_hold_curve(recs[i], m) for i, m in point.holds]
     series = []
-    for j, h in enumerate(point.holds):
-        x, y = peak_decimate(h.t, h.f, MAX_PLOT_POINTS)
-        tag = f"S{h.rec_index + 1} " if multi else ""
+    for j, ((i, m), (t, f)) in enumerate(zip(point.holds, curves, strict=True)):
+        x, y = peak_decimate(t, f, MAX_PLOT_POINTS)
+        tag = f"S{i + 1} " if multi else ""
         series.append(_Series(x, np.asarray(u(y)), _COLOURS[j % len(_COLOURS)],
-                              label=f"{tag}rep {h.metrics.repetition}"))
+                              label=f"{tag}rep {m.repetition}"))
+    ref = None
     if point.reference is not None:
-        x, y = peak_decimate(point.reference.t, point.reference.f, MAX_PLOT_POINTS)
+        ref = _hold_curve(reference, point.reference)
+        x, y = peak_decimate(*ref, MAX_PLOT_POINTS)
         series.append(_Series(x, np.asarray(u(y)), _REF_COLOUR, dashed=True,
                               label="reference (instructor)"))
     band = tuple(float(u(v)) for v in point.band_n)
@@ -360,13 +350,11 @@ def _point_section(k: int, point: _Point, recs: Sequence, u: _Units,
                  f"median |difference| to reference ({unit})"]
     head.append("flags")
     rows = []
-    ref = point.reference
     ref_dtw = None
-    if ref is not None and ref.t.size >= 2:
-        ref_dtw = resample_curve(ref.t, ref.f, 0.0, float(ref.t[-1]), dt=DTW_DT_S)
-    for h in point.holds:
-        m = h.metrics
-        cells = [f'<td class="l">S{h.rec_index + 1}</td>'] if multi else []
+    if ref is not None and ref[0].size >= 2:
+        ref_dtw = resample_curve(*ref, 0.0, float(ref[0][-1]), dt=DTW_DT_S)
+    for (i, m), (t, f) in zip(point.holds, curves, strict=True):
+        cells = [f'<td class="l">S{i + 1}</td>'] if multi else []
         cells += [f"<td>{m.repetition}</td>", f"<td>{_num(m.duration_s)}</td>",
                   f"<td>{_num(m.time_in_band_s)}</td>",
                   f"<td>{_num(u(m.plateau_mean_n))}</td>",
@@ -377,10 +365,10 @@ def _point_section(k: int, point: _Point, recs: Sequence, u: _Units,
                   f'<td class="l">{"yes" if m.blind else "no"}</td>']
         if has_reference:
             dtw = mad = math.nan
-            if ref is not None and h.t.size >= 2:
-                mad = float(u(median_abs_difference((h.t, h.f), (ref.t, ref.f))))
+            if ref is not None and t.size >= 2:
+                mad = float(u(median_abs_difference((t, f), ref)))
                 if ref_dtw is not None:
-                    cur = resample_curve(h.t, h.f, 0.0, float(h.t[-1]), dt=DTW_DT_S)
+                    cur = resample_curve(t, f, 0.0, float(t[-1]), dt=DTW_DT_S)
                     dtw = float(u(dtw_distance(cur, ref_dtw)))
             cells += [f"<td>{_num(dtw, 0)}</td>", f"<td>{_num(mad)}</td>"]
         cells.append(f'<td class="l">{_badges(m)}</td>')
@@ -470,7 +458,7 @@ def build_report(recordings: Sequence, reference=None, *,
     page. ``warnings`` (e.g. files that could not be read) are listed at the top."""
     warns = list(warnings)
     recs = list(recordings)
-    metrics = [_safe_metrics(r, warns) for r in recs]
+    metrics = [recording_metrics(r) for r in recs]
     protos = [protocol_of(r) for r in recs]
     ref_proto = protocol_of(reference) if reference is not None else None
     main_proto = next((p for p in protos if p is not None), ref_proto)
@@ -481,11 +469,9 @@ def build_report(recordings: Sequence, reference=None, *,
     if main_proto is not None:
         for p in main_proto.points:
             points.setdefault(p.label, _Point(p.label))
-    for i, (rec, rows) in enumerate(zip(recs, metrics, strict=True)):
+    for i, rows in enumerate(metrics):
         for m in rows:
-            pt = points.setdefault(m.trigger_point, _Point(m.trigger_point))
-            t, f = _hold_curve(rec, m)
-            pt.holds.append(_Hold(i, m, t, f))
+            points.setdefault(m.trigger_point, _Point(m.trigger_point)).holds.append((i, m))
     for pt in points.values():
         for proto in (*protos, ref_proto):
             dose = _point_dose(proto, pt.label)
@@ -493,11 +479,10 @@ def build_report(recordings: Sequence, reference=None, *,
                 pt.band_n, pt.window_s = dose
                 break
     if reference is not None:
-        for m in _safe_metrics(reference, warns):
+        for m in recording_metrics(reference):
             pt = points.get(m.trigger_point)
             if pt is not None and pt.reference is None:
-                t, f = _hold_curve(reference, m)
-                pt.reference = _Hold(-1, m, t, f)
+                pt.reference = m
     with_holds = [p for p in points.values() if p.holds]
 
     # header
@@ -540,7 +525,7 @@ def build_report(recordings: Sequence, reference=None, *,
     if not with_holds:
         parts.append("<p>No holds were found in these recordings.</p>")
     for k, pt in enumerate(with_holds):
-        parts.append(_point_section(k, pt, recs, u, reference is not None))
+        parts.append(_point_section(k, pt, recs, reference, u))
     parts.append(_progress_section(recs, metrics, [p.label for p in with_holds], u))
     parts.append('<footer class="note"><p>Flags: too short = released before the minimum '
                  f"hold; overshoot = above {OVERSHOOT_FLAG_PCT:g} %; unsteady = steadiness "

@@ -21,10 +21,10 @@ from typing import Literal
 import numpy as np
 
 from analysis.holds import LiveHold
+from schemas.session_protocol import Dose
 
 __all__ = [
     "MESSAGES",
-    "CoachDose",
     "CoachState",
     "Cue",
     "RampCue",
@@ -59,32 +59,6 @@ RampCue = Literal["too slow", "on pace", "too fast"]
 
 
 @dataclass(frozen=True)
-class CoachDose:
-    """The dose being coached, in newtons and seconds.
-
-    band_low_n, band_high_n: target band (inclusive). min_hold_s: time in band that makes a
-    full dose. max_hold_s: longest advised hold, counted from the start of loading (the tissue
-    is under pressure for all of it, in band or not). A protocol dose in another unit converts
-    with ``CoachDose(*dose.band_n(area_cm2), dose.min_hold_s, dose.max_hold_s)``.
-    """
-
-    band_low_n: float
-    band_high_n: float
-    min_hold_s: float
-    max_hold_s: float
-
-    def __post_init__(self) -> None:
-        """Reject a dose the cues could not follow consistently."""
-        vals = (self.band_low_n, self.band_high_n, self.min_hold_s)
-        if not all(math.isfinite(v) for v in vals) or math.isnan(self.max_hold_s):
-            raise ValueError("band and min_hold_s must be finite, max_hold_s not NaN")
-        if not 0 <= self.band_low_n <= self.band_high_n:
-            raise ValueError("need 0 <= band_low_n <= band_high_n")
-        if not 0 <= self.min_hold_s <= self.max_hold_s:
-            raise ValueError("need 0 <= min_hold_s <= max_hold_s")
-
-
-@dataclass(frozen=True)
 class CoachState:
     """The cue to show and the band clock behind it.
 
@@ -98,26 +72,30 @@ class CoachState:
     message: str
 
 
-def coach(live: LiveHold | None, force_n: float, dose: CoachDose) -> CoachState:
-    """Decide the cue for the hold in progress ``live`` and the latest force ``force_n``.
+def coach(live: LiveHold | None, force_n: float, dose: Dose,
+          area_cm2: float = math.nan) -> CoachState:
+    """Decide the cue for the hold in progress ``live`` and the latest force ``force_n`` (N)
+    against the protocol's ``dose``, whose band becomes newtons with ``area_cm2``.
 
-    Precedence, most urgent first: OVERTIME (held longer than ``max_hold_s``: release, whatever
-    the force), ABOVE (over the band: ease off, even after a complete dose), COMPLETE (time in
-    band reached ``min_hold_s``; it stays COMPLETE while the force comes down, so a release is
-    not nagged as "press harder"), IN_BAND, BELOW. No hold is IDLE.
+    Precedence, most urgent first: OVERTIME (held longer than ``max_hold_s``, counted from
+    the start of loading: the tissue is under pressure for all of it, in band or not: release,
+    whatever the force), ABOVE (over the band: ease off, even after a complete dose), COMPLETE
+    (time in band reached ``min_hold_s``; it stays COMPLETE while the force comes down, so a
+    release is not nagged as "press harder"), IN_BAND, BELOW. No hold is IDLE.
     """
     if live is None:
         return CoachState(Cue.IDLE, 0.0, 0.0, MESSAGES[Cue.IDLE])
+    band_low, band_high = dose.band_n(area_cm2)
     clock = live.time_in_band_s
     remaining = max(0.0, dose.min_hold_s - clock)
     complete = clock >= dose.min_hold_s and clock > 0
     if live.elapsed_s > dose.max_hold_s:
         cue = Cue.OVERTIME
-    elif force_n > dose.band_high_n:
+    elif force_n > band_high:
         cue = Cue.ABOVE
     elif complete:
         cue = Cue.COMPLETE
-    elif force_n >= dose.band_low_n:
+    elif force_n >= band_low:
         cue = Cue.IN_BAND
     else:
         cue = Cue.BELOW

@@ -1,7 +1,7 @@
 """The coaching panels shared by the live window and review: pressure against time since the
 hold began, for one trigger point (large) and for every point (small multiples).
 
-Drawing rules from ANCHORS.md: pen width 1, numpy arrays to ``setData``, no OpenGL; earlier
+Drawing rules (docs/SOURCES.md): pen width 1, numpy arrays to ``setData``, no OpenGL; earlier
 holds are decimated once when they end, so a frame only redraws what changed. Axis ranges are
 set explicitly and only grow, and there are no grid lines: a grid is painted by the axes
 across the whole plot, so every new sample would repaint the axes and their text, which costs
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from analysis.decimate import peak_decimate
+from schemas.session_protocol import Dose
 
 HISTORY_POINTS = 500  # per finished hold (faded: fewer points than pixels is fine)
 LIVE_POINTS = 1000  # per live curve and frame
@@ -40,13 +40,15 @@ COLORS = {
 }
 
 
-@dataclass
-class DoseView:
-    """What a panel shades, in the display unit: the band and the min/max hold window."""
-
-    band: tuple[float, float]
-    min_hold_s: float
-    max_hold_s: float
+def shown_band(dose: Dose | None, area_cm2: float,
+               per_unit: float) -> tuple[float, float] | None:
+    """``dose``'s target band in display units (newtons for ``area_cm2`` times ``per_unit``),
+    or None without a dose or a finite band."""
+    if dose is None:
+        return None
+    low, high = dose.band_n(area_cm2)
+    band = (low * per_unit, high * per_unit)
+    return band if all(map(math.isfinite, band)) else None
 
 
 def hold_curve(t: np.ndarray, y: np.ndarray, start: float,
@@ -96,17 +98,21 @@ class HoldPlot(StillPlot):
         self._x_max = 25.0
         self._y_max = 1.0
 
-    def set_dose(self, dose: DoseView | None) -> None:
-        if dose is None or not all(map(math.isfinite, dose.band)):
+    def set_dose(self, dose: Dose | None, area_cm2: float = math.nan,
+                 per_unit: float = 1.0) -> None:
+        """Shade ``dose``'s band (newtons for ``area_cm2``, shown as ``per_unit`` display
+        units per newton) and its min/max hold window; None, or no band, hides both."""
+        band = shown_band(dose, area_cm2, per_unit)
+        if dose is None or band is None:
             self.band.hide()
             self.window.hide()
             return
-        self.band.setRegion(dose.band)
+        self.band.setRegion(band)
         self.window.setRegion((dose.min_hold_s, dose.max_hold_s))
         self.band.show()
         self.window.show()
         self._x_max = max(self._x_max, dose.max_hold_s * 1.15)
-        self._y_max = max(self._y_max, dose.band[1] * 1.4)
+        self._y_max = max(self._y_max, band[1] * 1.4)
         self._apply_range()
 
     def set_history(self, curves: list[tuple[np.ndarray, np.ndarray]],

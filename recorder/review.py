@@ -9,7 +9,6 @@ windows, and the samples give the curves.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,31 +18,18 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from analysis.decimate import peak_decimate
 from recorder.panels import (
     COLORS,
-    DoseView,
     HoldPlot,
     SmallMultiples,
     big_label,
     hold_curve,
     quiet_offscreen_warnings,
 )
+from schemas.events import Hold
 from schemas.reader import Recording
-from schemas.session_protocol import SessionProtocol, protocol_of
+from schemas.session_protocol import Dose, SessionProtocol, protocol_of
 from schemas.units import newtons_per_unit
 
 OVERVIEW_POINTS = 4000
-
-
-@dataclass
-class ReviewHold:
-    point: int
-    repetition: int
-    start: float
-    end: float
-    peak_n: float
-    mean_n: float
-    time_in_band: float
-    blind: bool
-    curve: tuple[np.ndarray, np.ndarray]  # display unit, seconds since start
 
 
 def point_labels(rec: Recording, protocol: SessionProtocol | None) -> list[str]:
@@ -56,20 +42,30 @@ def point_labels(rec: Recording, protocol: SessionProtocol | None) -> list[str]:
     return labels or ["hold"]
 
 
-def review_holds(rec: Recording, labels: list[str], per_unit: float) -> list[ReviewHold]:
-    """The file's holds with their curves, in time order, mapped to ``labels``."""
-    out = []
-    for row in rec.holds:
-        label = row["trigger_point"].decode("utf-8", "replace")
-        if label not in labels:
-            continue
-        a, b = np.searchsorted(rec.timestamps, [row["start"], row["end"]])
-        curve = hold_curve(rec.timestamps[a:b], rec.force[a:b] * per_unit, float(row["start"]))
-        out.append(ReviewHold(labels.index(label), int(row["repetition"]),
-                              float(row["start"]), float(row["end"]), float(row["peak_n"]),
-                              float(row["mean_n"]), float(row["time_in_band"]),
-                              bool(row["blind"]), curve))
-    return out
+class ReviewHolds:
+    """The file's holds (its ``/holds`` rows) at ``labels``, in time order, each with its
+    trigger point's index and its curve (display unit against seconds since its start)."""
+
+    def __init__(self, rec: Recording, labels: list[str], per_unit: float) -> None:
+        self.holds: list[Hold] = []
+        self.points: list[int] = []
+        self.curves: list[tuple[np.ndarray, np.ndarray]] = []
+        for row in rec.holds:
+            hold = Hold.from_row(row)
+            if hold.trigger_point not in labels:
+                continue
+            a, b = np.searchsorted(rec.timestamps, [hold.start, hold.end])
+            self.holds.append(hold)
+            self.points.append(labels.index(hold.trigger_point))
+            self.curves.append(hold_curve(rec.timestamps[a:b], rec.force[a:b] * per_unit,
+                                          hold.start))
+
+    def at(self, point: int) -> list[int]:
+        """Indices of the holds at trigger point ``point``."""
+        return [i for i, p in enumerate(self.points) if p == point]
+
+    def curves_at(self, point: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self.curves[i] for i in self.at(point)]
 
 
 class ReviewWindow(QtWidgets.QMainWindow):
@@ -84,10 +80,10 @@ class ReviewWindow(QtWidgets.QMainWindow):
         self.area = float(area)
         self.per_unit = 1.0 / newtons_per_unit(self.unit, self.area)
         self.labels = point_labels(rec, self.protocol)
-        self.holds = review_holds(rec, self.labels, self.per_unit)
-        self.reference = review_holds(reference, self.labels, self.per_unit) if reference \
-            else []
-        self.point = self.holds[0].point if self.holds else 0
+        self.holds = ReviewHolds(rec, self.labels, self.per_unit)
+        self.reference = ReviewHolds(reference, self.labels, self.per_unit) if reference \
+            else None
+        self.point = self.holds.points[0] if self.holds.points else 0
         self.selected = 0
         self.setWindowTitle(f"palpation review — {rec.path.name}"
                             + (f" (reference {reference.path.name})" if reference else ""))
@@ -122,37 +118,34 @@ class ReviewWindow(QtWidgets.QMainWindow):
         self.multiples = SmallMultiples(self.labels, self.unit)
         outer.addWidget(self.multiples, 3)
         for i, plot in enumerate(self.multiples.plots):
-            plot.set_dose(self._dose_view(i))
-            plot.set_history([h.curve for h in self.holds if h.point == i])
-            plot.set_reference([h.curve for h in self.reference if h.point == i])
+            plot.set_dose(self._dose(i), self.area, self.per_unit)
+            plot.set_history(self.holds.curves_at(i))
+            plot.set_reference(self.reference.curves_at(i) if self.reference else [])
         hint = QtWidgets.QLabel("← → trigger point   ↑ ↓ hold   Esc close")
         hint.setStyleSheet("color: #8b949e; font-size: 11pt;")
         outer.addWidget(hint)
         self.resize(1600, 1000)
 
-    def _dose_view(self, index: int) -> DoseView | None:
+    def _dose(self, index: int) -> Dose | None:
+        """The protocol's dose of a point; for a point only the holds table knows, the band
+        its first hold was recorded against (in N), with no hold window."""
         if self.protocol is not None and index < len(self.protocol.points):
-            dose = self.protocol.points[index].dose
-            low, high = dose.band_n(self.area)
-            return DoseView((low * self.per_unit, high * self.per_unit), dose.min_hold_s,
-                            dose.max_hold_s)
-        rows = [h for h in self.rec.holds
-                if h["trigger_point"].decode("utf-8", "replace") == self.labels[index]]
-        if rows and np.isfinite(rows[0]["target_low_n"]):
-            band = (rows[0]["target_low_n"] * self.per_unit, rows[0]["target_high_n"]
-                    * self.per_unit)
-            return DoseView(band, 0.0, 0.0)
+            return self.protocol.points[index].dose
+        at = self.holds.at(index)
+        if at and np.isfinite(self.holds.holds[at[0]].target_low_n):
+            first = self.holds.holds[at[0]]
+            return Dose(unit="N", target_low=first.target_low_n,
+                        target_high=first.target_high_n, min_hold_s=0.0, max_hold_s=0.0)
         return None
 
-    def _at_point(self) -> list[ReviewHold]:
-        return [h for h in self.holds if h.point == self.point]
-
     def _show(self) -> None:
-        holds = self._at_point()
+        at = self.holds.at(self.point)
+        holds = [self.holds.holds[i] for i in at]
         self.selected = min(self.selected, max(0, len(holds) - 1))
-        self.heart.set_dose(self._dose_view(self.point))
-        self.heart.set_history([h.curve for h in holds], selected=self.selected)
-        self.heart.set_reference([h.curve for h in self.reference if h.point == self.point])
+        self.heart.set_dose(self._dose(self.point), self.area, self.per_unit)
+        self.heart.set_history([self.holds.curves[i] for i in at], selected=self.selected)
+        self.heart.set_reference(self.reference.curves_at(self.point) if self.reference
+                                 else [])
         self.multiples.set_current(self.point)
         self.title.setText(f"{self.point + 1}/{len(self.labels)}  {self.labels[self.point]}"
                            f"   {len(holds)} hold{'s' if len(holds) != 1 else ''}")
@@ -175,9 +168,8 @@ class ReviewWindow(QtWidgets.QMainWindow):
         ]
         if pains:
             lines.append(f"pain         {', '.join(f'{p:g}' for p in pains)}")
-        if self.reference:
-            lines.append(f"reference    {sum(r.point == self.point for r in self.reference)}"
-                         " holds (dashed)")
+        if self.reference and self.reference.holds:
+            lines.append(f"reference    {len(self.reference.at(self.point))} holds (dashed)")
         self.details.setText("\n".join(lines))
         self.details.setStyleSheet("font-family: monospace; color: #e6edf3;")
 

@@ -21,19 +21,20 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from analysis.decimate import peak_decimate
 from firmware_bridge.frames import FLAG_BUTTON
-from recorder.coach import CoachDose, Cue, coach, ramp_cue, ramp_slope
+from recorder.coach import Cue, coach, ramp_cue, ramp_slope
 from recorder.panels import (
     COLORS,
     LIVE_POINTS,
-    DoseView,
     HoldPlot,
     SmallMultiples,
     StillPlot,
     big_label,
     hold_curve,
     quiet_offscreen_warnings,
+    shown_band,
 )
 from recorder.session import RecordingSession
+from schemas.session_protocol import Dose
 from schemas.units import newtons_per_unit
 
 TRACE_SECONDS = 10.0
@@ -178,7 +179,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.multiples = SmallMultiples(self.labels, self.unit)
         outer.addWidget(self.multiples, 3)
         for i, plot in enumerate(self.multiples.plots):
-            plot.set_dose(self._dose_view(i))
+            plot.set_dose(self._dose(i), self.session.contact_area_cm2, self.per_unit)
 
         self.help_label = QtWidgets.QLabel(HELP)
         self.help_label.setStyleSheet("font-family: monospace; font-size: 13pt; "
@@ -193,14 +194,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         outer.addWidget(self.warning_label)
         self.resize(1600, 1000)
 
-    def _dose_view(self, index: int) -> DoseView | None:
+    def _dose(self, index: int) -> Dose | None:
         protocol = self.session.protocol
-        if protocol is None:
-            return None
-        dose = protocol.points[index].dose
-        low, high = self.session.band_n(index)
-        return DoseView((low * self.per_unit, high * self.per_unit), dose.min_hold_s,
-                        dose.max_hold_s)
+        return protocol.points[index].dose if protocol is not None else None
 
     # ---- the frame ------------------------------------------------------------------------
 
@@ -258,8 +254,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if s.protocol is None:
             return
         dose = s.protocol.points[s.point_index].dose
-        low, high = s.band_n()
-        state = coach(live, force_n, CoachDose(low, high, dose.min_hold_s, dose.max_hold_s))
+        state = coach(live, force_n, dose, s.contact_area_cm2)
         self._set("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
         self._set("clock", self.clock_label,
                   f"{state.band_clock_s:4.1f} / {dose.min_hold_s:g} s in band" if live
@@ -273,15 +268,15 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _show_point(self, point: int) -> None:
         self._point_shown = point
-        protocol = self.session.protocol
-        self.heart.set_dose(self._dose_view(point) if protocol is not None else None)
+        dose, area = self._dose(point), self.session.contact_area_cm2
+        self.heart.set_dose(dose, area, self.per_unit)
         self.heart.set_history(self.history.get(point, []))
         self.multiples.set_current(point)
-        view = self._dose_view(point)
-        self._trace_floor = view.band[1] * 1.3 if view is not None else 0.0
-        if view is not None:
-            self.trace.band.setRegion(view.band)
-        self.trace.band.setVisible(view is not None)
+        band = shown_band(dose, area, self.per_unit)
+        self._trace_floor = band[1] * 1.3 if band is not None else 0.0
+        if band is not None:
+            self.trace.band.setRegion(band)
+        self.trace.band.setVisible(band is not None)
         self._show_point_label()
 
     def _show_point_label(self) -> None:

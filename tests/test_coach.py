@@ -7,22 +7,22 @@ import math
 import numpy as np
 import pytest
 
-from analysis.holds import HoldConfig, HoldDetector, LiveHold
+from analysis.holds import HoldDetector, LiveHold, config_for_band
 from recorder.coach import (
     MESSAGES,
-    CoachDose,
     Cue,
     coach,
     ramp_cue,
     ramp_slope,
 )
+from schemas.session_protocol import Dose
 
 FS = 1000.0
-DOSE = CoachDose(band_low_n=25.5, band_high_n=34.5, min_hold_s=8.0, max_hold_s=20.0)
-CFG = HoldConfig.for_band(DOSE.band_low_n, DOSE.band_high_n)
+DOSE = Dose(unit="N", target_low=25.5, target_high=34.5, min_hold_s=8.0, max_hold_s=20.0)
+CFG = config_for_band(*DOSE.band_n())
 
 
-def cues_over(t: np.ndarray, f: np.ndarray, dose: CoachDose = DOSE, chunk: int = 20
+def cues_over(t: np.ndarray, f: np.ndarray, dose: Dose = DOSE, chunk: int = 20
               ) -> list[tuple[float, Cue, float]]:
     """Run the detector in 20 ms chunks (a 50 Hz UI refresh) and coach after each chunk."""
     det = HoldDetector(CFG)
@@ -99,12 +99,19 @@ def test_messages_are_short_and_upper_case() -> None:
         assert 0 < len(msg) <= 24 and msg == msg.upper()
 
 
-def test_dose_validation() -> None:
+def test_a_pressure_dose_is_coached_in_newtons_through_the_contact_area() -> None:
+    live = LiveHold(index=0, start_s=1.0, elapsed_s=6.0, time_in_band_s=3.0, time_above_s=0.0,
+                    time_to_band_s=2.0, peak_n=31.0, last_n=30.0, confirmed=True,
+                    releasing=False)
+    # 127.5-172.5 kPa on 2 cm² is 25.5-34.5 N: the same cues as DOSE at the same forces
+    kpa = Dose(unit="kPa", target_low=127.5, target_high=172.5, min_hold_s=8.0,
+               max_hold_s=20.0)
+    for force_n in (20.0, 25.0, 26.0, 34.0, 35.0):
+        assert coach(live, force_n, kpa, 2.0).cue == coach(live, force_n, DOSE).cue
+    assert coach(live, 26.0, kpa, 2.0).cue == Cue.IN_BAND
+    assert coach(live, 26.0, kpa, 4.0).cue == Cue.BELOW  # 51-69 N on 4 cm²
     with pytest.raises(ValueError):
-        CoachDose(30.0, 20.0, 8.0, 20.0)
-    with pytest.raises(ValueError):
-        CoachDose(20.0, 30.0, 30.0, 20.0)
-    CoachDose(0.0, 30.0, 0.0, math.inf)  # open-ended dose is allowed
+        coach(live, 26.0, kpa)  # a pressure without a contact area has no band in N
 
 
 @pytest.mark.parametrize("seed", range(5))

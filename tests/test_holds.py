@@ -20,6 +20,7 @@ from analysis.holds import (
     HoldConfig,
     HoldDetector,
     HoldEvent,
+    config_for_band,
     segment_holds,
 )
 from firmware_bridge.sim.therapist import THRESHOLD_FRAC, HoldTruth, Therapist
@@ -39,8 +40,7 @@ class Stream:
         self.th, self.end_s, self.t, self.true_n, self.force_n = therapist_stream(
             profile, seed, cycles=CYCLES, fs=FS)
         self.truth: list[HoldTruth] = self.th.holds_between(0.0, self.end_s)
-        dose = self.th.dose
-        self.config = HoldConfig.for_band(dose.band_low_n, dose.band_high_n)
+        self.config = config_for_band(self.th.band_low_n, self.th.band_high_n)
 
 
 @functools.cache
@@ -86,16 +86,23 @@ def in_band_time(th: Therapist, h: HoldTruth, low: float, high: float) -> float:
 # ---------------------------------------------------------------- configuration
 
 
-def test_for_band_thresholds_match_the_simulator_definition() -> None:
+def test_config_for_band_thresholds_match_the_simulator_definition() -> None:
     th = Therapist("expert")
-    d = th.dose
-    cfg = HoldConfig.for_band(d.band_low_n, d.band_high_n)
-    assert cfg.off_n == pytest.approx(THRESHOLD_FRAC * d.target_n)  # 1.5 N at 30 N
+    cfg = config_for_band(th.band_low_n, th.band_high_n)
+    assert cfg.off_n == pytest.approx(THRESHOLD_FRAC * th.target_n)  # 1.5 N at 30 N
     assert cfg.on_n == pytest.approx(2 * cfg.off_n)
     assert cfg.off_n < cfg.on_n < cfg.band_low_n
-    explicit = HoldConfig.for_band(30.0, 50.0, target_n=35.0)
+    explicit = config_for_band(30.0, 50.0, target_n=35.0)
     assert explicit.off_n == pytest.approx(1.75) and explicit.band_high_n == 50.0
-    assert HoldConfig.for_band(0.0, 60.0).off_n == pytest.approx(1.5)  # PPT: no lower band
+    # PPT ramp (no lower band): the target is 20 % of the cut-off, so off at 1 % of it
+    ppt = config_for_band(0.0, 60.0)
+    assert (ppt.off_n, ppt.on_n) == pytest.approx((0.6, 1.2))
+    # no band at all: fixed 1 N / 2 N, and every force counts as "in band"
+    none = config_for_band(math.nan, math.nan)
+    assert (none.off_n, none.on_n, none.band_low_n) == (1.0, 2.0, 0.0)
+    assert none.band_high_n > 1e300
+    with pytest.raises(ValueError):
+        config_for_band(40.0, 30.0)  # upside-down band
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -145,10 +152,9 @@ def test_novice_streams_really_contain_dips_and_tremor() -> None:
 @pytest.mark.parametrize("profile", ["expert", "novice"])
 def test_time_in_band_matches_truth_signal(profile: str) -> None:
     s = stream(profile, 0)
-    d = s.th.dose
     holds = segment_holds(s.t, s.force_n, s.config)
     for h, g in zip(holds, s.truth, strict=True):
-        want = in_band_time(s.th, g, d.band_low_n, d.band_high_n)
+        want = in_band_time(s.th, g, s.th.band_low_n, s.th.band_high_n)
         assert want > 1.0  # a meaningful comparison
         assert h.time_in_band_s == pytest.approx(want, rel=0.01)
         assert h.time_to_band_s < g.plateau_start_s - g.start_s + 1.0
@@ -234,7 +240,7 @@ def test_explicit_max_dt_and_gap_while_idle() -> None:
     t = np.concatenate([np.arange(0, 3000), np.arange(13_000, 20_000),
                         np.arange(22_000, 26_000)]) / FS
     f = np.where(((t > 14.0) & (t < 18.0)) | ((t >= 22.0) & (t < 25.0)), 30.0, 0.0)
-    cfg = HoldConfig.for_band(25.5, 34.5, max_dt_s=0.002)
+    cfg = config_for_band(25.5, 34.5, max_dt_s=0.002)
     h, resumed = segment_holds(t, f, cfg)
     assert h.missing_s == 0.0
     assert h.time_in_band_s == pytest.approx(4.0, abs=2 / FS)
@@ -361,8 +367,11 @@ def test_short_stream_still_uses_automatic_interval() -> None:
     assert det.max_dt_s == pytest.approx(5 / FS)
 
 
-def test_hold_fields_are_documented_types() -> None:
-    s = stream("expert", 0)
-    (h, *_) = segment_holds(s.t, s.force_n, s.config)
-    assert isinstance(h, Hold) and len(astuple(h)) == len(fields(Hold))
-    assert all(isinstance(v, (int, float, bool)) for v in astuple(h))
+def test_hold_fields_are_their_declared_python_types() -> None:
+    """Holds go to the file, the table and the UI: each field is exactly the plain type it
+    declares (no numpy scalar, no int where a float is declared)."""
+    s = stream("novice", 0)
+    for h in segment_holds(s.t, s.force_n, s.config):
+        assert type(h) is Hold
+        assert {f.name: type(getattr(h, f.name)).__name__ for f in fields(Hold)} == {
+            f.name: f.type for f in fields(Hold)}

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.holds import HoldConfig, segment_holds
+from analysis.holds import config_for_band, segment_holds
 from analysis.metrics import (
-    Dose,
     HoldMetrics,
     consistency,
     dtw_distance,
@@ -31,6 +30,7 @@ from analysis.metrics import (
 from firmware_bridge.sim.therapist import HoldTruth
 from schemas.events import Event, Hold
 from schemas.reader import open_recording
+from schemas.session_protocol import Dose
 from schemas.writer import RecordingWriter
 from tests.conftest import therapist_stream
 
@@ -44,12 +44,11 @@ class Stream:
         self.th, self.end_s, self.t, self.true_n, self.force_n = therapist_stream(
             profile, seed, cycles=1, fs=FS)
         self.truth: list[HoldTruth] = self.th.holds_between(0.0, self.end_s)
-        d = self.th.dose
-        self.config = HoldConfig.for_band(d.band_low_n, d.band_high_n)
-        self.dose = Dose(d.band_low_n, d.band_high_n, 8.0, 20.0, area_cm2=2.0)
+        self.config = config_for_band(self.th.band_low_n, self.th.band_high_n)
+        self.dose = newtons(self.th.band_low_n, self.th.band_high_n, 8.0, 20.0)
         self.holds = segment_holds(self.t, self.force_n, self.config)
-        self.rows = [hold_metrics(self.t, self.force_n, h, self.dose, trigger_point=g.trigger_point,
-                                  repetition=g.repetition)
+        self.rows = [hold_metrics(self.t, self.force_n, h, self.dose, area_cm2=2.0,
+                                  trigger_point=g.trigger_point, repetition=g.repetition)
                      for h, g in zip(self.holds, self.truth, strict=True)]
 
 
@@ -66,8 +65,14 @@ def synthetic(levels: list[tuple[float, float]], fs: float = FS) -> tuple[np.nda
     return t, np.interp(t, kt, kf)
 
 
-def one_hold(t: np.ndarray, f: np.ndarray, dose: Dose):
-    cfg = HoldConfig.for_band(dose.target_low_n, dose.target_high_n)
+def newtons(low: float, high: float, min_hold_s: float, max_hold_s: float) -> Dose:
+    """A protocol dose in newtons."""
+    return Dose(unit="N", target_low=low, target_high=high, min_hold_s=min_hold_s,
+                max_hold_s=max_hold_s)
+
+
+def one_hold(t: np.ndarray, f: np.ndarray, dose: Dose, area_cm2: float = math.nan):
+    cfg = config_for_band(*dose.band_n(area_cm2))
     holds = segment_holds(t, f, cfg)
     assert len(holds) == 1
     return holds[0]
@@ -117,10 +122,10 @@ def test_consistency_on_simulated_rows() -> None:
 
 # ---------------------------------------------------------------- synthetic holds
 def test_ramp_rate_of_a_known_linear_ramp() -> None:
-    dose = Dose(25.0, 35.0, 8.0, 20.0, area_cm2=1.0)
+    dose = newtons(25.0, 35.0, 8.0, 20.0)
     # 0 -> 30 N at 10 N/s, hold 10 s, release in 1 s
     t, f = synthetic([(0, 0), (1, 0), (4, 30), (14, 30), (15, 0), (16, 0)])
-    m = hold_metrics(t, f, one_hold(t, f, dose), dose)
+    m = hold_metrics(t, f, one_hold(t, f, dose), dose, area_cm2=1.0)
     assert m.ramp_rate_n_per_s == pytest.approx(10.0, rel=1e-3)
     assert m.ramp_rate_kpa_per_s == pytest.approx(100.0, rel=1e-3)  # 10 N/s on 1 cm²
     assert m.plateau_mean_n == pytest.approx(30.0, rel=1e-3)
@@ -128,13 +133,22 @@ def test_ramp_rate_of_a_known_linear_ramp() -> None:
     assert m.steadiness_n == pytest.approx(0.0, abs=1e-6)
     assert m.impulse_ns == pytest.approx(0.5 * 30 * 3 * (1 - 0.05**2) + 300 + 15, rel=2e-3)
     assert not m.early_release and m.dose_met
-    assert Dose(1, 2, 0, 0).target_n == 1.5
-    no_area = hold_metrics(t, f, one_hold(t, f, dose), Dose(25.0, 35.0, 8.0, 20.0))
+    assert m.target_n == 30.0  # the band's midpoint
+    no_area = hold_metrics(t, f, one_hold(t, f, dose), dose)
     assert math.isnan(no_area.ramp_rate_kpa_per_s)
+    # the same band as a pressure on 2 cm² (125-175 kPa): the same hold in newtons
+    kpa = Dose(unit="kPa", target_low=125.0, target_high=175.0, min_hold_s=8.0,
+               max_hold_s=20.0)
+    p = hold_metrics(t, f, one_hold(t, f, kpa, 2.0), kpa, area_cm2=2.0)
+    assert p.target_n == 30.0 and p.plateau_mean_n == m.plateau_mean_n
+    assert p.ramp_rate_kpa_per_s == pytest.approx(50.0, rel=1e-3)  # 10 N/s on 2 cm²
+    # without the area a pressure band has no newtons: no target, no errors
+    bare = hold_metrics(t, f, one_hold(t, f, dose), kpa)
+    assert math.isnan(bare.target_n) and math.isnan(bare.abs_error_n)
 
 
 def test_early_release_and_errors_on_a_synthetic_plateau() -> None:
-    dose = Dose(36.0, 44.0, 8.0, 20.0)  # target 40 N
+    dose = newtons(36.0, 44.0, 8.0, 20.0)  # target 40 N
     t, f = synthetic([(0, 0), (1, 0), (2, 35), (7, 35), (7.5, 0), (8, 0)])
     m = hold_metrics(t, f, one_hold(t, f, dose), dose)
     assert m.early_release and not m.dose_met
@@ -146,7 +160,7 @@ def test_early_release_and_errors_on_a_synthetic_plateau() -> None:
 
 
 def test_hold_without_plateau_reports_nan() -> None:
-    dose = Dose(25.0, 35.0, 1.0, 20.0)
+    dose = newtons(25.0, 35.0, 1.0, 20.0)
     t, f = synthetic([(0, 0), (1, 0), (4, 30), (7, 0), (8, 0)])  # up and straight down
     m = hold_metrics(t, f, one_hold(t, f, dose), dose)
     for name in ("plateau_mean_n", "plateau_cv", "steadiness_n", "overshoot_pct",
@@ -157,7 +171,7 @@ def test_hold_without_plateau_reports_nan() -> None:
 
 
 def test_dips_are_left_out_of_the_plateau_and_steadiness_ignores_drift() -> None:
-    dose = Dose(25.0, 35.0, 8.0, 20.0)
+    dose = newtons(25.0, 35.0, 8.0, 20.0)
     t, f = synthetic([(0, 0), (1, 0), (3, 30), (15, 27), (16, 0), (17, 0)])  # -3 N drift
     dip = (t > 8) & (t < 8.5)
     f = f.copy()
@@ -170,7 +184,7 @@ def test_dips_are_left_out_of_the_plateau_and_steadiness_ignores_drift() -> None
 
 
 def test_events_pain_and_button_inside_the_hold_only() -> None:
-    dose = Dose(25.0, 35.0, 8.0, 20.0)
+    dose = newtons(25.0, 35.0, 8.0, 20.0)
     t, f = synthetic([(0, 0), (1, 0), (3, 30), (13, 30), (14, 0), (15, 0)])
     h = one_hold(t, f, dose)
     evs = [Event(0.5, "pain", 9.0), Event(5.0, "pain", 4.0), Event(9.0, "pain", 6.0),

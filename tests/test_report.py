@@ -140,13 +140,52 @@ def test_flags_follow_the_metrics(recordings):
     assert "DTW" not in page and "dashed" not in page.split("<section")[1].split("</p>")[1]
 
 
+def _rows(body: str) -> list[list[str]]:
+    """The cells of each row of a point section's hold table."""
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], re.S)]
+
+
 def test_reference_comparison(report):
     _, _, page = report
-    for body in _sections(page).values():
-        for row in re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>")[1], re.S):
-            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-            dtw, mad = cells[-3], cells[-2]
-            assert float(dtw) >= 0 and float(mad) >= 0
+    sections = _sections(page)
+    assert sections
+    for body in sections.values():
+        for cells in _rows(body):
+            assert float(cells[-3]) > 0 and float(cells[-2]) > 0  # a trainee is not the expert
+
+
+def test_a_recording_compared_with_itself_is_at_distance_zero_from_its_first_hold(recordings):
+    """The reference is the first hold at each point: compared with its own recording, that
+    hold's DTW and median difference are exactly 0 and every other hold's are not."""
+    rec = open_recording(recordings["novice1"])
+    sections = _sections(build_report([rec], rec))
+    assert sections
+    for body in sections.values():
+        (first, *others) = [(cells[-3], cells[-2]) for cells in _rows(body)]
+        assert first == ("0", "0.0")
+        assert all(float(dtw) > 0 and float(mad) > 0 for dtw, mad in others)
+
+
+def test_table_values_match_the_simulated_truth(tmp_path):
+    """A recording of a simulated therapist (written by the real writer): each row of the
+    report shows the duration, plateau mean and |error| of the hold the simulator made."""
+    from tests.test_metrics import stream, write_recording
+
+    s = stream("expert", 0)
+    path = tmp_path / "truth.h5"
+    write_recording(path, s, with_rows=True)
+    sections = _sections(build_report([open_recording(path)]))
+    rows = _rows(sections["upper trapezius L"]) + _rows(sections["upper trapezius R"])
+    assert len(rows) == len(s.truth)
+    for k, (cells, g) in enumerate(zip(rows, s.truth, strict=True)):
+        rep, duration, _, plateau, _, _, error = cells[:7]
+        if k < 6:  # the holds the file's /holds table names (the rest are counted on)
+            assert int(rep) == g.repetition
+        assert float(duration) == pytest.approx(g.end_s - g.start_s, abs=0.1)
+        assert float(plateau) == pytest.approx(g.plateau_level_n, rel=0.01, abs=0.05)
+        target = 30.0  # the middle of the protocol's 25.5-34.5 N band
+        assert float(error) == pytest.approx(abs(g.plateau_level_n - target), abs=0.4)
 
 
 def test_progress_across_sessions(report):

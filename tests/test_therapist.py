@@ -18,11 +18,11 @@ from firmware_bridge.sim.adc import NOISE_BLOCK, AdcModel
 from firmware_bridge.sim.therapist import (
     PROFILES,
     THRESHOLD_FRAC,
-    Dose,
     HoldTruth,
     Profile,
     Therapist,
 )
+from schemas.session_protocol import Dose
 
 FS = 1000.0
 
@@ -68,7 +68,7 @@ def test_force_and_button_identical_across_chunkings(profile: str) -> None:
     # unsorted input: same values at the same times
     perm = np.random.default_rng(2).permutation(t.size)
     assert np.array_equal(th.force(t[perm]), whole[perm])
-    assert whole.max() > 0.5 * th.dose.target_n  # the first minute really contains holds
+    assert whole.max() > 0.5 * th.target_n  # the first minute really contains holds
 
 
 def test_lazy_generation_is_order_independent() -> None:
@@ -116,15 +116,15 @@ def test_schedule_sanity(profile: str) -> None:
     th = Therapist(profile, seed=11)
     pr, dose = th.profile, th.dose
     holds = th.cycle_holds(0) + th.cycle_holds(1)
-    assert len(holds) == 2 * len(dose.trigger_points) * dose.repetitions
+    assert len(holds) == 2 * len(th.trigger_points) * dose.repetitions
     assert holds[0].start_s > th.start_delay_s
-    expected = [(tp, r) for tp in dose.trigger_points for r in range(1, dose.repetitions + 1)]
+    expected = [(tp, r) for tp in th.trigger_points for r in range(1, dose.repetitions + 1)]
     assert [(h.trigger_point, h.repetition) for h in holds] == expected * 2
     assert [h.index for h in holds] == list(range(len(holds)))
     for h in holds:
         assert h.start_s < h.plateau_start_s < h.release_s < h.end_s
-        lo = dose.hold_s * (1 - 2.5 * pr.hold_cv)
-        hi = dose.hold_s * (1 + 2.5 * pr.hold_cv)
+        lo = th.hold_s * (1 - 2.5 * pr.hold_cv)
+        hi = th.hold_s * (1 + 2.5 * pr.hold_cv)
         assert lo - 1e-9 <= h.hold_duration_s <= hi + 1e-9
         assert h.peak_n > h.plateau_level_n
     for prev, nxt in zip(holds, holds[1:], strict=False):
@@ -138,7 +138,7 @@ def test_schedule_sanity(profile: str) -> None:
 def test_truth_agrees_with_signal(profile: str) -> None:
     """start/end are threshold crossings of the force itself, and nothing splits a hold."""
     th = Therapist(profile, seed=5)
-    thr = THRESHOLD_FRAC * th.dose.target_n
+    thr = THRESHOLD_FRAC * th.target_n
     for h in th.schedule:
         assert th.force(h.start_s) >= thr > th.force(h.start_s - 2e-6)
         assert th.force(h.end_s) < thr <= th.force(h.end_s - 2e-6)
@@ -291,8 +291,28 @@ def test_holds_between_window_semantics() -> None:
     assert th.holds_between(s[0].plateau_start_s, s[2].plateau_start_s) == s[:3]
 
 
+def test_a_protocol_dose_becomes_what_the_hands_aim_at() -> None:
+    """The target is the band's midpoint in newtons (a pressure through the contact area), the
+    plateau is planned mid hold window (at least 2 s), the ramp mid corridor; a pressure-pain
+    ramp (band from 0) is pressed to 30-50 % of its cut-off."""
+    kpa = Dose(unit="kPa", target_low=150.0, target_high=250.0, min_hold_s=8.0,
+               max_hold_s=20.0, ramp_min=40.0, ramp_max=60.0)
+    th = Therapist(dose=kpa, contact_area_cm2=2.0)  # 30-50 N, 8-12 N/s
+    assert (th.band_low_n, th.band_high_n, th.target_n) == pytest.approx((30.0, 50.0, 40.0))
+    assert (th.hold_s, th.ramp_n_per_s) == pytest.approx((14.0, 10.0))
+    ppt = Therapist(dose=Dose(unit="N", target_low=0.0, target_high=60.0, max_hold_s=1.0,
+                              ramp_max=6.0))
+    assert (ppt.band_low_n, ppt.band_high_n, ppt.target_n) == pytest.approx((18.0, 30.0, 24.0))
+    assert (ppt.hold_s, ppt.ramp_n_per_s) == (2.0, 3.0)
+    open_ramp = Therapist(dose=Dose(unit="N", target_low=20.0, target_high=40.0, ramp_min=5.0))
+    assert open_ramp.ramp_n_per_s == 15.0  # no upper limit: half the target per second
+    with pytest.raises(ValueError):
+        Therapist(dose=kpa)  # a pressure needs the contact area
+
+
 def test_truth_export_round_trip(tmp_path) -> None:
-    th = Therapist("novice", seed=6, dose=Dose(target_n=40.0, repetitions=2))
+    th = Therapist("novice", seed=6, dose=Dose(unit="N", target_low=34.0, target_high=46.0,
+                                               min_hold_s=8.0, max_hold_s=16.0, repetitions=2))
     path = tmp_path / "truth.json"
     th.write_truth(path)
     data = json.loads(path.read_text())
@@ -306,13 +326,17 @@ def test_truth_export_round_trip(tmp_path) -> None:
 
 
 def test_dose_and_profile_validation() -> None:
-    d = Dose()
-    assert (d.band_low_n, d.band_high_n, d.ramp_n_per_s) == pytest.approx((25.5, 34.5, 15.0))
+    d = Therapist()
+    assert (d.target_n, d.band_low_n, d.band_high_n, d.hold_s, d.ramp_n_per_s) == (
+        30.0, 25.5, 34.5, 12.0, 15.0)
+    assert (d.dose.repetitions, d.dose.rest_s) == (3, 6.0)
     assert d.trigger_points[0] == "upper trapezius L" and len(d.trigger_points) == 4
     with pytest.raises(ValueError):
-        Dose(target_n=-1.0)
+        Therapist(dose=Dose(unit="N", target_low=0.0, target_high=0.0))
     with pytest.raises(ValueError):
-        Dose(trigger_points=[])
+        Therapist(trigger_points=[])
+    with pytest.raises(ValueError):
+        Therapist(dose=Dose(unit="N", target_low=20.0, target_high=30.0, repetitions=0))
     with pytest.raises(ValueError):
         Therapist("wizard")
     with pytest.raises(ValueError):

@@ -11,6 +11,7 @@ import pyqtgraph as pg
 import pytest
 from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 
+from recorder.panels import COLORS
 from recorder.review import ReviewWindow
 from recorder.window import LiveWindow
 from schemas.reader import open_recording
@@ -24,6 +25,43 @@ def spin(seconds: float) -> None:
     while time.monotonic() < end:
         APP.processEvents()
         time.sleep(0.005)
+
+
+def band_shade() -> tuple[int, int, int]:
+    """The colour the target band paints over the plot background (alpha blending)."""
+    bg = QtGui.QColor(COLORS["background"])
+    r, g, b, a = COLORS["band"]
+    return tuple(round(base + (c - base) * a / 255)
+                 for base, c in zip((bg.red(), bg.green(), bg.blue()), (r, g, b), strict=True))
+
+
+def colours_at(window, plot, points: list[tuple[float, float]]) -> list[tuple[int, int, int]]:
+    """The window's pixels at data coordinates (x, y) of ``plot``, from a grab of it."""
+    img = window.grab().toImage()
+    vb = plot.getPlotItem().getViewBox()
+    out = []
+    for x, y in points:
+        pos = plot.mapTo(window, plot.mapFromScene(vb.mapViewToScene(QtCore.QPointF(x, y))))
+        c = img.pixelColor(pos)
+        out.append((c.red(), c.green(), c.blue()))
+    return out
+
+
+def assert_band_drawn(window, plot, band: tuple[float, float], before_s: float) -> None:
+    """Inside the band (in display units; left of the hold window, at ``before_s`` seconds)
+    most pixels have the band's colour; just above it, none does."""
+    low, high = band
+    xs = [before_s * k / 12 for k in range(1, 12)]
+    want = band_shade()
+
+    def is_band(c):
+        return all(abs(a - b) <= 3 for a, b in zip(c, want, strict=True))
+
+    inside = colours_at(window, plot, [(x, low + f * (high - low)) for x in xs
+                                       for f in (0.15, 0.85)])
+    above = colours_at(window, plot, [(x, high * 1.2) for x in xs])
+    assert sum(map(is_band, inside)) >= 0.8 * len(inside), (want, inside)
+    assert not any(map(is_band, above)), (want, above)
 
 
 @pytest.fixture
@@ -48,6 +86,10 @@ def test_window_draws_live_data_and_keys_become_events(live):
     assert window.clock.fps() > 10  # frames are being painted
     assert window.readout.text() not in ("", "—")
     assert len(window.trace.curve.getData()[0]) > 100
+    assert session.point_index == 0
+    dose = session.protocol.points[0].dose
+    assert_band_drawn(window, window.heart, dose.band_n(session.contact_area_cm2),
+                      dose.min_hold_s)
     Key = QtCore.Qt.Key
     QtTest.QTest.keyClick(window, Key.Key_M)
     QtTest.QTest.keyClicks(window, "7")
@@ -120,6 +162,8 @@ def test_review_opens_a_recording_with_a_reference(tmp_path):
     assert len(w.labels) == 12 and w.labels[0] == "upper trapezius L"
     assert w.heart._history and w.heart._reference
     assert "duration" in w.details.text()
+    dose = w.protocol.points[0].dose
+    assert_band_drawn(w, w.heart, dose.band_n(w.area), dose.min_hold_s)
     QtTest.QTest.keyClick(w, QtCore.Qt.Key.Key_Right)
     spin(0.1)
     assert w.point == 1 and "upper trapezius R" in w.title.text()
@@ -128,6 +172,7 @@ def test_review_opens_a_recording_with_a_reference(tmp_path):
     assert r.returncode == 0, r.stderr
     img = QtGui.QImage(str(png))
     assert img.width() >= 800 and img.height() >= 600
+    assert band_pixel_count(img) > 2000  # the shaded band on the central and small panels
     w.close()
 
 
@@ -136,8 +181,16 @@ def test_record_window_and_screenshot_from_the_command_line(tmp_path):
     r = run_palpation("record", "--simulate", "--duration", "3", "--out", str(out),
                       "--screenshot", str(png))
     assert r.returncode == 0, r.stderr
-    assert QtGui.QImage(str(png)).width() >= 800
+    img = QtGui.QImage(str(png))
+    assert img.width() >= 800 and band_pixel_count(img) > 2000
     assert open_recording(out).finalised
+
+
+def band_pixel_count(img: QtGui.QImage) -> int:
+    """Pixels of the band's colour in a screenshot (every 2nd pixel of every 2nd row)."""
+    want = QtGui.QColor(*band_shade()).rgb()
+    return sum(img.pixel(x, y) == want for y in range(0, img.height(), 2)
+               for x in range(0, img.width(), 2)) * 4
 
 
 def test_no_display_is_a_clear_error(tmp_path):
@@ -167,7 +220,7 @@ print("ok", len(curves))
 
 
 def test_multi_curve_stress_does_not_crash_the_binding():
-    """ANCHORS.md: PySide6 6.12 crashed in arrayToQPath under this kind of load; the pinned
+    """docs/SOURCES.md: PySide6 6.12 crashed in arrayToQPath under this kind of load; the pinned
     binding must survive it (run in a child so that a crash is a failure, not a lost run)."""
     r = subprocess.run([sys.executable, "-c", STRESS], capture_output=True, text=True,
                        timeout=120, cwd=ROOT)

@@ -187,8 +187,9 @@ def test_many_small_blocks_and_summary_override(tmp_path):
     assert rec.summary["session_end"] == "2026-11-23T16:00:00.000+00:00"
 
 
-def test_hundred_kilohertz_is_trivial(tmp_path):
-    w = new_writer(tmp_path / "fast.h5")
+def test_hundred_kilohertz_is_trivial_and_every_row_reads_back(tmp_path):
+    path = tmp_path / "fast.h5"
+    w = new_writer(path)
     begin = time.perf_counter()
     for i in range(100):  # 10 s of 100 kHz in 10 k-row blocks, flushed every 0.5 s
         w.append_samples(**block(i * 10_000, 10_000))
@@ -196,6 +197,10 @@ def test_hundred_kilohertz_is_trivial(tmp_path):
             w.flush()
     w.close()
     assert time.perf_counter() - begin < 5.0
+    validate(path)
+    rec = open_recording(path)
+    assert_rows(rec, 1_000_000)  # all million rows, in order, every column exact
+    assert rec.summary["samples"] == 1_000_000
 
 
 # ---- refusals ----------------------------------------------------------------------------

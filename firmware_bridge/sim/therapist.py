@@ -33,7 +33,8 @@ Ground-truth definitions (``HoldTruth``), all in seconds of simulated time from 
   of the dose target on the ramp, resolved to 1 microsecond.
 * ``end_s``: first time after the last such crossing on the release that the force is below it.
 * ``plateau_start_s``: end of the overshoot settle; ``release_s``: start of the release ramp.
-  The planned hold duration ``release_s - plateau_start_s`` scatters around ``Dose.hold_s``.
+  The planned hold duration ``release_s - plateau_start_s`` scatters around
+  ``Therapist.hold_s``.
 * ``plateau_level_n``: mean over ``[plateau_start_s, release_s]`` of the *smooth* force
   (base x wander: drift included, tremor and re-press dips excluded).
 * ``peak_n``: maximum of the smooth force over the hold (the overshoot peak in practice).
@@ -50,16 +51,19 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from schemas.session_protocol import Dose
+
 __all__ = [
     "CONTACT_FRAC",
+    "DEFAULT_DOSE",
     "DEFAULT_TRIGGER_POINTS",
     "PROFILES",
     "THRESHOLD_FRAC",
-    "Dose",
     "HoldTruth",
     "Profile",
     "Therapist",
@@ -218,47 +222,10 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-@dataclass
-class Dose:
-    """The prescribed treatment: what the therapist is trying to deliver.
-
-    ``band_low_n`` / ``band_high_n`` default to target -+ 15 % and ``ramp_n_per_s`` to half the
-    target per second (15 N/s at 30 N); these defaults are resolved in ``__post_init__``, so
-    ``dataclasses.replace(dose, target_n=...)`` keeps the old resolved band (pass it explicitly).
-    ``rest_s`` is the pause at zero force between the end of one release and the next approach
-    (scattered per profile; moving to the next trigger point adds ``Profile.move_s``).
-    ``hold_s`` is the planned plateau duration (plateau start to release), at least 2 s.
-    """
-
-    target_n: float = 30.0
-    band_low_n: float | None = None
-    band_high_n: float | None = None
-    hold_s: float = 12.0
-    repetitions: int = 3
-    rest_s: float = 6.0
-    ramp_n_per_s: float | None = None
-    trigger_points: list[str] = field(default_factory=lambda: list(DEFAULT_TRIGGER_POINTS))
-
-    def __post_init__(self) -> None:
-        """Resolve defaults that depend on the target and validate the dose."""
-        if not (math.isfinite(self.target_n) and self.target_n > 0):
-            raise ValueError("target_n must be a positive finite number")
-        if self.band_low_n is None:
-            self.band_low_n = 0.85 * self.target_n
-        if self.band_high_n is None:
-            self.band_high_n = 1.15 * self.target_n
-        if self.ramp_n_per_s is None:
-            self.ramp_n_per_s = 0.5 * self.target_n
-        if not self.band_low_n <= self.target_n <= self.band_high_n:
-            raise ValueError("band must satisfy band_low_n <= target_n <= band_high_n")
-        if not self.hold_s > 0 or not self.rest_s >= 0 or not self.ramp_n_per_s > 0:
-            raise ValueError("hold_s and ramp_n_per_s must be > 0, rest_s >= 0")
-        if int(self.repetitions) != self.repetitions or self.repetitions < 1:
-            raise ValueError("repetitions must be a positive integer")
-        self.repetitions = int(self.repetitions)
-        self.trigger_points = [str(tp) for tp in self.trigger_points]
-        if not self.trigger_points:
-            raise ValueError("trigger_points must not be empty")
+DEFAULT_DOSE = Dose(unit="N", target_low=25.5, target_high=34.5, min_hold_s=8.0,
+                   max_hold_s=16.0, repetitions=3, rest_s=6.0)
+"""The dose simulated when none is given: 30 N +- 15 %, 8-16 s holds (12 s planned), three
+repetitions with 6 s rests."""
 
 
 @dataclass
@@ -396,15 +363,41 @@ def _clipped_normal(rng: np.random.Generator) -> float:
     return float(np.clip(rng.standard_normal(), -2.5, 2.5))
 
 
+def _aim(dose: Dose, area_cm2: float) -> tuple[float, float, float, float, float]:
+    """What the simulated hands aim at for ``dose``: (target N, band low N, band high N,
+    planned plateau s, ramp N/s).
+
+    The target is the band's midpoint. A band from 0 (a pressure-pain ramp, whose upper limit
+    is the cut-off) is pressed to a plausible threshold instead: 30-50 % of the cut-off. The
+    plateau is planned in the middle of the hold window, at least 2 s; the ramp in the middle
+    of the coached corridor, or at half the target per second when it is not coached or has
+    no upper limit.
+    """
+    low, high = dose.band_n(area_cm2)
+    if low <= 0:
+        low, high = 0.3 * high, 0.5 * high
+    target = (low + high) / 2
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError("the dose's target band must be positive and finite")
+    ramp = dose.ramp_n_per_s(area_cm2)
+    rate = sum(ramp) / 2 if ramp and math.isfinite(ramp[1]) else 0.5 * target
+    if not rate > 0:
+        raise ValueError("the dose's ramp corridor must allow a positive rate")
+    return target, low, high, max(2.0, (dose.min_hold_s + dose.max_hold_s) / 2), rate
+
+
 class Therapist:
-    """A simulated therapist delivering ``dose`` with the skill of ``profile``.
+    """A simulated therapist delivering ``dose`` (a session protocol's, ``DEFAULT_DOSE`` when
+    None; ``contact_area_cm2`` converts a pressure dose) with the skill of ``profile``.
 
     The stream is silent for ``start_delay_s`` seconds, then works through
-    ``dose.trigger_points`` x ``dose.repetitions`` holds, then repeats (cycles) forever.
+    ``trigger_points`` x ``dose.repetitions`` holds, then repeats (cycles) forever.
     """
 
     def __init__(self, profile: str | Profile = "expert", dose: Dose | None = None,
-                 seed: int = 0, start_delay_s: float = 2.0) -> None:
+                 seed: int = 0, start_delay_s: float = 2.0, *,
+                 trigger_points: Sequence[str] = DEFAULT_TRIGGER_POINTS,
+                 contact_area_cm2: float | None = None) -> None:
         """Create the therapist; holds are generated lazily as times are requested."""
         if isinstance(profile, str):
             if profile not in PROFILES:
@@ -414,8 +407,16 @@ class Therapist:
             raise ValueError("seed must be a non-negative integer")
         if not (math.isfinite(start_delay_s) and start_delay_s >= 0):
             raise ValueError("start_delay_s must be finite and >= 0")
+        self.dose: Dose = dose if dose is not None else DEFAULT_DOSE
+        area = math.nan if contact_area_cm2 is None else contact_area_cm2
+        self.target_n, self.band_low_n, self.band_high_n, self.hold_s, self.ramp_n_per_s = \
+            _aim(self.dose, area)
+        self.trigger_points: list[str] = [str(tp) for tp in trigger_points]
+        if not self.trigger_points:
+            raise ValueError("trigger_points must not be empty")
+        if self.dose.repetitions < 1 or not self.dose.rest_s >= 0:
+            raise ValueError("the dose needs at least one repetition and a rest >= 0 s")
         self.profile: Profile = profile
-        self.dose: Dose = dose if dose is not None else Dose()
         self.seed: int = int(seed)
         self.start_delay_s: float = float(start_delay_s)
         bias_rng = np.random.default_rng([self.seed, 0])
@@ -434,22 +435,22 @@ class Therapist:
     @property
     def threshold_n(self) -> float:
         """Force defining hold start/end (``THRESHOLD_FRAC`` of target)."""
-        return THRESHOLD_FRAC * self.dose.target_n
+        return THRESHOLD_FRAC * self.target_n
 
     @property
     def holds_per_cycle(self) -> int:
         """Number of holds in one pass over the dose."""
-        return len(self.dose.trigger_points) * self.dose.repetitions
+        return len(self.trigger_points) * self.dose.repetitions
 
     def _generate_cycle(self) -> None:
         """Append one cycle of holds, drawn from ``default_rng([seed, 1, cycle])``."""
         k = len(self._cycle_starts)
         rng = np.random.default_rng([self.seed, 1, k])
         pr, dose = self.profile, self.dose
-        target = dose.target_n
+        target = self.target_n
         t = self._next_cycle_start
         self._cycle_starts.append(t)
-        for tp in dose.trigger_points:
+        for tp in self.trigger_points:
             for rep in range(1, dose.repetitions + 1):
                 hold = self._draw_hold(rng, len(self._holds), k, tp, rep, t, target)
                 self._holds.append(hold)
@@ -463,7 +464,7 @@ class Therapist:
     def _draw_hold(self, rng: np.random.Generator, index: int, cycle: int, tp: str, rep: int,
                    onset: float, target: float) -> _Hold:
         """Draw one hold's parameters. The number of draws is fixed, whatever the branches."""
-        pr, dose = self.profile, self.dose
+        pr = self.profile
         z_level, z_rate, z_hold, z_drift = (_clipped_normal(rng) for _ in range(4))
         uni = rng.random(17)
         tr_f = rng.uniform(8.0, 12.0, 3)
@@ -482,11 +483,11 @@ class Therapist:
         level = target * (1.0 + err)
         peak = level * (1.0 + span(pr.overshoot_frac, uni[0]))
         contact = CONTACT_FRAC * target
-        rate = float(dose.ramp_n_per_s) * math.exp(pr.ramp_rate_sd * z_rate)
+        rate = self.ramp_n_per_s * math.exp(pr.ramp_rate_sd * z_rate)
         t_app = span(pr.approach_s, uni[1])
         t_ramp = (peak - contact) / rate
         t_settle = span(pr.settle_s, uni[2])
-        hold_s = max(2.0, dose.hold_s * (1.0 + pr.hold_cv * z_hold))
+        hold_s = max(2.0, self.hold_s * (1.0 + pr.hold_cv * z_hold))
         drift = (pr.drift_per_min + pr.drift_sd_per_min * z_drift) / 60.0
         drift = max(drift, -0.5 / hold_s)  # never lose more than half the level on one hold
         release_level = level * (1.0 + drift * hold_s)
@@ -699,7 +700,10 @@ class Therapist:
             "generator": "firmware_bridge.sim.therapist",
             "format_version": 1,
             "profile": asdict(self.profile),
-            "dose": asdict(self.dose),
+            "dose": {"target_n": self.target_n, "band_low_n": self.band_low_n,
+                     "band_high_n": self.band_high_n, "hold_s": self.hold_s,
+                     "repetitions": self.dose.repetitions, "rest_s": self.dose.rest_s,
+                     "ramp_n_per_s": self.ramp_n_per_s, "trigger_points": self.trigger_points},
             "seed": self.seed,
             "start_delay_s": self.start_delay_s,
             "level_bias_frac": self.level_bias,
