@@ -31,6 +31,7 @@ from schemas.calibration import (
     save_calibration,
     warnings_for,
 )
+from schemas.tare import Tare
 
 
 class CalibrateError(Exception):
@@ -46,7 +47,7 @@ def sensor_port(args: argparse.Namespace) -> Iterator[tuple[str, AppliedLoad | N
     load = AppliedLoad()
     sensor = SimulatedSensor(rate_hz=args.sim_rate, seed=args.seed, load=load)
     paths, ready, stop = [], threading.Event(), threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
+    server = PtyServer(sensor, on_path=lambda p: (paths.append(p), ready.set()))
     thread = threading.Thread(target=server.run, args=(stop,), daemon=True)
     thread.start()
     if not ready.wait(5):
@@ -167,7 +168,7 @@ def check(args: argparse.Namespace, probe: SensorProbe, load: AppliedLoad | None
     zero = float(np.mean(probe.collect(args.seconds)))
     place(load, value, unit, expected)
     counts = float(np.mean(probe.collect(args.seconds)))
-    measured = float(cal.force(counts) - cal.force(zero))
+    measured = float(Tare(zero, cal).newtons(counts))
     error = measured - expected
     print(f"check with {value:g} {unit} ({expected:.3f} N): reads {measured:.3f} N, "
           f"error {error:+.3f} N ({100 * error / expected:+.2f} %) "

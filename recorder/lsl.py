@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from firmware_bridge.frames import DeviceInfo
+
 
 class LslError(Exception):
     """One line for the user."""
@@ -27,6 +29,13 @@ class ForceOutlet:
         channel.append_child_value("unit", "newtons")
         channel.append_child_value("type", "Force")
         self._outlet = pylsl.StreamOutlet(info)
+
+    @classmethod
+    def for_device(cls, info: DeviceInfo | None, port: str) -> ForceOutlet:
+        """The outlet of a device (its id and nominal rate), or of a gauge (its port)."""
+        if info is None:
+            return cls(f"palpation {port}", port, 0.0)
+        return cls(f"palpation {info.device_id}", info.device_id, info.nominal_rate_hz)
 
     def push(self, force_n: np.ndarray, lsl_times: np.ndarray) -> None:
         """Samples with their LSL timestamps (seconds of ``pylsl.local_clock``)."""

@@ -1,7 +1,8 @@
 """Read raw counts from a sensor without recording: what calibration needs.
 
-Connects like a session (identify, start), keeps the raw counts of the last readings, and
-averages a window of them on request. No file, no ring buffer, no window.
+Connects like a session (the same handshake, ``recorder.source.DeviceSource``, without the
+tare), keeps the raw counts of the last readings, and averages a window of them on request.
+No file, no ring buffer, no window.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ import time
 
 import numpy as np
 
-from firmware_bridge.frames import (
-    CMD_IDENTIFY,
-    CMD_START,
-    CMD_STOP,
-    FLAG_SATURATED,
-    DeviceInfo,
-    FrameDecoder,
-    encode_command,
-)
+from firmware_bridge.frames import FLAG_SATURATED, DeviceInfo
 from firmware_bridge.link import SerialLink
+from recorder.source import DeviceSource, NoAnswer
+
+HANDSHAKE_S = 3.0
 
 
 class ProbeError(Exception):
@@ -32,45 +28,46 @@ class SensorProbe:
 
     def __init__(self, port: str, baudrate: int = 921600) -> None:
         self.port = port
-        self.decoder = FrameDecoder()
-        self.info: DeviceInfo | None = None
-        self._identified = threading.Event()
+        self.source = DeviceSource()
         self._lock = threading.Lock()
         self._raw: list[np.ndarray] = []
         self._saturated = 0
         self._collecting = False
         self.link = SerialLink(port, self, baudrate=baudrate, batch_s=0.01)
 
+    @property
+    def info(self) -> DeviceInfo | None:
+        """What the device said in the handshake."""
+        return self.source.info
+
     def __enter__(self) -> SensorProbe:
         self.link.start()
-        self.link.write(encode_command(CMD_IDENTIFY))
-        if not self._identified.wait(3.0):
+        try:
+            self.source.handshake(self.link, HANDSHAKE_S)
+        except NoAnswer:
             self.link.stop()
-            raise ProbeError(f"no answer from {self.port}: is it a palpation-v1 device?")
-        self.link.write(encode_command(CMD_START))
+            raise ProbeError(
+                f"no answer from {self.port}: is it a palpation-v1 device?") from None
+        self.source.start(self.link)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.link.write(encode_command(CMD_STOP))
+        self.source.stop(self.link)
         self.link.stop()
 
     def connection_made(self, link: SerialLink, reconnect: bool) -> None:
         if reconnect:
-            link.write(encode_command(CMD_IDENTIFY) + encode_command(CMD_START))
+            self.source.restart(link)
 
     def connection_lost(self, reason: str, host_time: float) -> None:
         pass
 
     def data_received(self, data: bytes, host_time: float) -> None:
-        result = self.decoder.feed(data)
-        for _, msg in result.messages:
-            if isinstance(msg, DeviceInfo):
-                self.info = msg
-                self._identified.set()
-        if self._collecting and len(result.samples):
+        readings = self.source.feed(data)
+        if self._collecting and len(readings.raw):
             with self._lock:
-                self._raw.append(result.samples.raw.copy())
-                self._saturated += int((result.samples.flags & FLAG_SATURATED).astype(bool).sum())
+                self._raw.append(readings.raw.copy())
+                self._saturated += int((readings.flags & FLAG_SATURATED).astype(bool).sum())
 
     def collect(self, seconds: float, settle_s: float = 0.3) -> np.ndarray:
         """Raw counts over ``seconds``, after letting the load settle for ``settle_s``;

@@ -5,12 +5,12 @@ memory. Only /acquisition/force/data, the /calibration attributes, the `resoluti
 the force data and one appended /events row change; raw_counts and every other per-sample
 dataset are read, never written.
 
-Tare rule (see schemas/CALIBRATION.md, "Tare"): with `tare` events in the file, each sample gets
-force = f(counts) - f(zero), zero being the counts of the latest tare at or before the sample
-(a tare tied to a sample applies from that sample on, one with sample_index -1 from the first
-sample whose host_time is at or after the event's time, which is when the recorder switched to
-it); samples before the first tare use the first tare. Without tare events the calibration is
-used as it is: force = f(counts).
+The tare rule (schemas.tare; see schemas/CALIBRATION.md, "Tare"): with `tare` events in the
+file, each sample gets force = f(counts) - f(zero), zero being the counts of the latest tare at
+or before the sample (a tare tied to a sample applies from that sample on, one with
+sample_index -1 from the first sample whose host_time is at or after the event's time, which is
+when the recorder switched to it); samples before the first tare use the first tare. Without
+tare events the calibration is used as it is: force = f(counts).
 
 Three steps, each closing the file: (1) /calibration `source` becomes "recalibrating" and
 `calibration_id` the new id; (2) the force data is rewritten with the file in SWMR mode; (3) the
@@ -35,6 +35,7 @@ import numpy as np
 from schemas.calibration import Calibration, CalibrationError
 from schemas.events import EVENT_DTYPE, Event
 from schemas.hdf5 import RecordingFileError, explain, open_hdf5
+from schemas.tare import Tare
 from schemas.validate import validate
 from schemas.writer import LIBVER, MAX_ATTR_BYTES
 
@@ -86,7 +87,7 @@ def recalibrate(
     with _open_rw(p, swmr=True) as f:
         result = _rewrite_force(f, cal, plan, block_rows)
     with _open_rw(p) as f:
-        new = cal.recording_attrs(plan["zeros"][0] if len(plan["zeros"]) else None)
+        new = Tare(plan["zeros"][0] if len(plan["zeros"]) else None, cal).attrs()
         f["/calibration"].attrs.update(new)
         f[FORCE].attrs["resolution"] = np.float64(cal.resolution_n())
         events = f["/events"]
@@ -186,18 +187,17 @@ def _plan(path: Path, cal: Calibration, allow_other_device: bool) -> dict[str, A
 def _rewrite_force(
     f: h5py.File, cal: Calibration, plan: dict[str, Any], block_rows: int
 ) -> dict[str, Any]:
-    """New force for every sample, block by block: f(counts) - f(zero of the sample's tare)."""
-    starts, zeros = plan["starts"], plan["zeros"]
-    zero_force = cal.force(zeros)
+    """New force for every sample, block by block, through the tare rule (schemas.tare) with
+    the zero of the sample's tare."""
+    starts = plan["starts"]
+    tares = [Tare(float(zero), cal) for zero in plan["zeros"]] or [Tare(None, cal)]
     data, raw = f[FORCE], f[RAW]
     n, top = plan["samples"], cal.range["max_n"]
     max_delta, above = -math.inf, 0
     for a in range(0, n, block_rows):
         b = min(n, a + block_rows)
-        force = cal.force(raw[a:b])
-        if len(starts):
-            which = np.searchsorted(starts, np.arange(a, b), side="right") - 1
-            force -= zero_force[np.maximum(which, 0)]
+        which = np.maximum(np.searchsorted(starts, np.arange(a, b), side="right") - 1, 0)
+        force = _tared(raw[a:b], which, tares)
         old = data[a:b]
         both = np.isfinite(old) & np.isfinite(force)
         if both.any():
@@ -208,6 +208,15 @@ def _rewrite_force(
         "max_abs_delta_n": max_delta if math.isfinite(max_delta) else math.nan,
         "above_range": above,
     }
+
+
+def _tared(raw: np.ndarray, which: np.ndarray, tares: list[Tare]) -> np.ndarray:
+    """Force of a block whose sample i falls under tare ``which[i]``: one stretch per tare."""
+    force = np.empty(len(raw), dtype=np.float64)
+    cuts = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), len(raw)]
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        force[lo:hi] = tares[which[lo]].newtons(raw[lo:hi])
+    return force
 
 
 def _text(value: Any) -> str:

@@ -230,16 +230,17 @@ class RecordingWriter:
 
     # ---- closing -----------------------------------------------------------------------
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
-        """Flush, leave SWMR mode, write /summary and set finalised=1.
+    def close(self, summary: dict[str, Any] | None = None) -> Summary | None:
+        """Flush, leave SWMR mode, write /summary and set finalised=1; return that summary.
 
-        The summary is computed from what was written; keys given in `summary` (names of
-        schemas.events.Summary fields) replace the computed values. Closing twice does
-        nothing; after a failed write the file is left unfinalised (run recover on it).
+        The summary is computed from what was written (``summary()``); keys given in `summary`
+        (names of schemas.events.Summary fields) replace the computed values. Closing twice
+        does nothing (and returns None); after a failed write the file is left unfinalised
+        (run recover on it).
         """
         if self._f is None:
-            return
-        values = asdict(self._summary())
+            return None
+        values = asdict(self.summary())
         unknown = sorted(set(summary or {}) - set(values))
         if unknown:
             raise ValueError(f"unknown summary field(s) {unknown}")
@@ -259,6 +260,7 @@ class RecordingWriter:
             self._f.attrs["finalised"] = np.int8(1)
             self._f.close()
         self._f, self._ds = None, {}
+        return Summary(**values)
 
     # ---- internals ---------------------------------------------------------------------
 
@@ -352,7 +354,9 @@ class RecordingWriter:
             self._f.close()
         self._f, self._ds = None, {}
 
-    def _summary(self) -> Summary:
+    def summary(self) -> Summary:
+        """The totals of what was written so far: what ``close`` stores in /summary, and
+        what a reader computes from the file (``schemas.reader.Recording.totals``)."""
         return Summary.compute(
             samples=self._samples,
             first_time=self._first_time,
@@ -402,6 +406,8 @@ def _metadata(where: str, given: dict[str, Any]) -> dict[str, Any]:
     values = {}
     for name, spec in specs.items():
         value = given.get(name)
+        if value is None and spec.get("presence", "always") != "always":
+            continue  # an optional attribute is written only when given
         if "value" in spec and value is not None and value != spec["value"]:
             raise ValueError(f"{where}: {name} must be {spec['value']!r}, got {value!r}")
         values[name] = _unknown(spec["type"]) if value is None else value
@@ -424,7 +430,7 @@ def _layout_attrs(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
         attrs[where] = {
             a["name"]: _typed(a, a["value"] if "value" in a else given[where][a["name"]], where)
             for a in spec["attrs"]
-            if a.get("presence", "always") == "always"
+            if a.get("presence", "always") == "always" or a["name"] in given.get(where, {})
         }
     return attrs
 

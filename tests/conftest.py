@@ -6,7 +6,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import pytest
 from firmware_bridge.sim.adc import AdcModel
 from firmware_bridge.sim.device import SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
-from firmware_bridge.sim.therapist import Dose, Therapist
+from firmware_bridge.sim.therapist import Therapist
 from recorder.session import RecordingSession, SessionOptions
-from schemas.session_protocol import load_preset
+from schemas.session_protocol import Dose, load_preset
 
 ROOT = Path(__file__).parents[1]
 
@@ -93,22 +92,18 @@ def fast_session(out, seed=4, profile="expert"):
     """A recording session on the simulated sensor with short holds (2.5 s), so that tests
     see several holds in seconds. Returns the session and a function that ends it all."""
     protocol = load_preset("nmt-static")
-    dose = Dose(target_n=40.0, band_low_n=30.0, band_high_n=50.0, hold_s=2.5, rest_s=1.0,
-                repetitions=1, trigger_points=[p.label for p in protocol.points])
-    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=dose, profile=profile)
-    paths, ready, stop = [], threading.Event(), threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
-    th = threading.Thread(target=server.run, args=(stop,), daemon=True)
-    th.start()
-    assert ready.wait(5)
-    session = RecordingSession(SessionOptions(port=paths[0], out=out, protocol=protocol,
+    dose = Dose(unit="N", target_low=30.0, target_high=50.0, min_hold_s=2.5, max_hold_s=2.5,
+                rest_s=1.0)
+    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=dose, profile=profile,
+                             trigger_points=[p.label for p in protocol.points])
+    server = PtyServer(sensor)
+    session = RecordingSession(SessionOptions(port=server.start(), out=out, protocol=protocol,
                                               metadata={"protocol_toml": protocol.to_toml()}))
     session.start()
 
     def end():
         session.stop()
-        stop.set()
-        th.join(5)
+        server.close()
 
     return session, end
 

@@ -37,10 +37,12 @@ def merge(parts: list[GaugeReadings]) -> GaugeReadings:
         [j for p in parts for j in p.judgements], [e for p in parts for e in p.errors])
 
 
-def run_session(port: serial.Serial, driver, *, n: int = 0, seconds: float = 0.0,
-                timeout: float = 3.0) -> GaugeReadings:
-    """What the recorder's session does: poll on the driver's cadence (one query in
-    flight), feed whatever arrives. Stops after ``n`` readings+errors or ``seconds``."""
+def exchange(port: serial.Serial, driver, *, n: int = 0, seconds: float = 0.0,
+             timeout: float = 3.0) -> GaugeReadings:
+    """Talk to an emulator through a driver alone: poll on the driver's cadence (one query in
+    flight), feed whatever arrives. Stops after ``n`` readings+errors or ``seconds``. This
+    checks the driver's side of the protocol; the recorder's own poller is tested in
+    test_record_gauges.py."""
     parts: list[GaugeReadings] = []
     got = 0
     end = time.monotonic() + (seconds or timeout)
@@ -189,7 +191,7 @@ def test_mark10_polled_over_pty(served, unit, resolution_n):
     server = served(emu)
     driver = Mark10()
     with open_port(server, driver) as port:
-        out = run_session(port, driver, n=20)
+        out = exchange(port, driver, n=20)
     assert len(out) == 20 and not out.errors
     assert set(out.units) == {unit}
     np.testing.assert_allclose(out.force_n, expected(emu, 20), atol=resolution_n * 1.0001)
@@ -205,7 +207,7 @@ def test_mark10_select_newtons_and_compression_negative_gauge(served):
     driver = Mark10(select_newtons=True, compression_positive=False)
     assert driver.start() == b"N\r"
     with open_port(server, driver) as port:
-        out = run_session(port, driver, n=5)
+        out = exchange(port, driver, n=5)
     assert out.units == ["N"] * 5
     np.testing.assert_allclose(out.force_n, 50.0, atol=0.0005)
 
@@ -215,10 +217,10 @@ def test_mark10_unknown_command_and_peaks_over_pty(served):
     server = served(emu)
     with open_port(server, Mark10()) as port:
         d = Mark10(query=b"?XYZ")
-        out = run_session(port, d, n=2)
+        out = exchange(port, d, n=2)
         assert len(out) == 0 and [e.code for e in out.errors] == ["*10", "*10"]
-        run_session(port, Mark10(), seconds=0.6)  # polling tracks the peak
-        peak = run_session(port, Mark10(query=b"?PC"), n=1)
+        exchange(port, Mark10(), seconds=0.6)  # polling tracks the peak
+        peak = exchange(port, Mark10(query=b"?PC"), n=1)
     # the peak is the largest force the gauge measured: at every query, and at this one
     assert peak.force_n[0] == pytest.approx(max(ramp(t) for t, _, _ in emu.sent), abs=0.0005)
     assert peak.force_n[0] >= max(n for _, n, _ in emu.sent[:-1]) - 0.0005
@@ -230,7 +232,7 @@ def test_mark10_streaming_mode_over_pty(served):
     driver = make_driver("mark10", streaming=True)
     with open_port(server, driver) as port:
         port.reset_input_buffer()
-        out = run_session(port, driver, seconds=0.5)
+        out = exchange(port, driver, seconds=0.5)
     assert 10 <= len(out) <= 40
     sent, times = contiguous_match(emu, out.force_n)
     np.testing.assert_allclose(out.force_n, sent, atol=0.005 * LBF * 1.0001)
@@ -245,7 +247,7 @@ def test_imada_over_pty(served, unit, letter, resolution_n):
     server = served(emu)
     driver = Imada()
     with open_port(server, driver) as port:
-        out = run_session(port, driver, n=20)
+        out = exchange(port, driver, n=20)
     assert out.units == [letter] * 20 and out.modes == ["T"] * 20
     np.testing.assert_allclose(out.force_n, expected(emu, 20), atol=resolution_n * 1.0001)
     np.testing.assert_allclose(out.force_n, [ramp(t) for t, _, _ in emu.sent[-20:]],
@@ -257,11 +259,11 @@ def test_imada_peak_mode_judgement_zero_and_errors(served):
     server = served(emu)
     driver = Imada()
     with open_port(server, driver) as port:
-        out = run_session(port, driver, n=3)
+        out = exchange(port, driver, n=3)
         assert out.modes == ["P"] * 3 and out.judgements == ["H"] * 3
         np.testing.assert_allclose(out.force_n, 40.0, atol=0.005)
         port.write(Imada.zero() + b"Q\r")
-        out = run_session(port, driver, n=2)
+        out = exchange(port, driver, n=2)
     assert [e.code for e in out.errors] == ["E"]
     np.testing.assert_allclose(out.force_n, 0.0, atol=0.005)
     assert out.judgements == ["L"]
@@ -272,7 +274,7 @@ def test_wagner_fdix_streams_and_power_cycle_rearms(served):
     server = served(emu)
     driver = Wagner(rate_hz=50)
     with open_port(server, driver) as port:
-        out = run_session(port, driver, seconds=0.5)
+        out = exchange(port, driver, seconds=0.5)
         assert 10 <= len(out) <= 40 and set(out.units) == {"lbf"}
         sent = emu.sent[:len(out)]  # streaming began at CB, after the port opened
         np.testing.assert_allclose(out.force_n, [n for _, n, _ in sent],
@@ -285,15 +287,15 @@ def test_wagner_fdix_streams_and_power_cycle_rearms(served):
         time.sleep(0.05)
         port.reset_input_buffer()
         driver.reset()
-        assert len(run_session(port, driver, seconds=0.3)) == 0
+        assert len(exchange(port, driver, seconds=0.3)) == 0
 
         port.write(driver.start())  # the session re-arms it
-        assert len(run_session(port, driver, seconds=0.3)) >= 5
+        assert len(exchange(port, driver, seconds=0.3)) >= 5
 
         port.write(driver.stop())
         time.sleep(0.05)
         port.reset_input_buffer()
-        assert len(run_session(port, driver, seconds=0.2)) == 0
+        assert len(exchange(port, driver, seconds=0.2)) == 0
 
 
 def test_wagner_usb_replug_follows_the_link(served):
@@ -302,12 +304,12 @@ def test_wagner_usb_replug_follows_the_link(served):
     driver = Wagner(rate_hz=100)
     first = server.path
     with open_port(server, driver) as port:
-        assert len(run_session(port, driver, seconds=0.2)) >= 5
+        assert len(exchange(port, driver, seconds=0.2)) >= 5
         server.power_cycle(replug=True)
     assert server.path != first and server.link.resolve() == Path(server.path).resolve()
     driver.reset()
     with open_port(server, driver) as port:  # reopen by the link, re-send start()
-        out = run_session(port, driver, seconds=0.3)
+        out = exchange(port, driver, seconds=0.3)
     assert len(out) >= 5
     np.testing.assert_allclose(out.force_n, 10.0 * GRAVITY, atol=0.005 * GRAVITY)
 
@@ -317,6 +319,6 @@ def test_wagner_fpx_polled_over_pty(served):
     server = served(emu)
     driver = make_driver("wagner", model="fpx", poll_interval_s=0.01)
     with open_port(server, driver) as port:
-        out = run_session(port, driver, n=10)
+        out = exchange(port, driver, n=10)
     assert out.units == ["N"] * 10
     np.testing.assert_allclose(out.force_n, expected(emu, 10), atol=0.005)

@@ -17,7 +17,7 @@ from schemas.reader import open_recording
 def test_outlet_carries_every_sample_with_its_device_time(tmp_path):
     sensor = SimulatedSensor(rate_hz=200.0, seed=8)
     paths, ready, stop = [], threading.Event(), threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
+    server = PtyServer(sensor, on_path=lambda p: (paths.append(p), ready.set()))
     th = threading.Thread(target=server.run, args=(stop,), daemon=True)
     th.start()
     assert ready.wait(5)

@@ -7,14 +7,19 @@ import resource
 import signal
 import subprocess
 import time
+from dataclasses import asdict
 from datetime import datetime
 
 import numpy as np
 import pytest
 
+from firmware_bridge.frames import FrameDecoder
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
+from recorder.session import RecordingSession, SessionOptions
 from schemas.reader import open_recording
 from schemas.validate import validate
-from tests.conftest import ROOT, palpation_cmd, run_palpation, wait_until
+from tests.conftest import ROOT, fast_session, palpation_cmd, run_palpation, wait_until
 
 
 def events_of(rec, kind):
@@ -46,25 +51,87 @@ def test_record_simulated_sensor_headless(tmp_path):
     assert summary["samples"] == n and summary["gaps"] == 0 and summary["crc_errors"] == 0
 
 
-def test_corruption_and_drops_are_counted_exactly(tmp_path, simulator):
-    sim = simulator("--rate", "2000", "--corrupt", "0.0005", "--drop", "0.01", "--seed", "5")
+class DamagingLine:
+    """The simulated sensor behind a line that damages bytes of its sample frames, keeping the
+    ground truth: the sequence number of every frame the device sent and whether any of its
+    bytes was damaged. (Frames the device dropped were never sent.)"""
+
+    name = "damaging-line"
+
+    def __init__(self, sensor: SimulatedSensor, corrupt: float, seed: int) -> None:
+        self.sensor = sensor
+        self.corrupt = corrupt
+        self.sent: list[tuple[np.ndarray, np.ndarray]] = []  # (sequence, damaged) per write
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def tick_s(self) -> float:
+        return self.sensor.tick_s
+
+    def power_on(self, now: float) -> bytes:
+        return self.sensor.power_on(now)
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        return self.sensor.receive(data, now)
+
+    def output(self, now: float, room: int) -> bytes:
+        clean = self.sensor.output(now, room)  # whole sample frames, back to back
+        if not clean:
+            return clean
+        seq = FrameDecoder().feed(clean).samples.seq.astype(np.int64)
+        buf = np.frombuffer(clean, dtype=np.uint8).copy()
+        hit = self._rng.random(len(buf)) < self.corrupt
+        buf[hit] ^= self._rng.integers(1, 256, int(hit.sum()), dtype=np.uint8)
+        self.sent.append((seq, hit.reshape(len(seq), -1).any(axis=1)))
+        return buf.tobytes()
+
+
+def test_corruption_and_drops_are_counted_exactly(tmp_path):
+    sensor = SimulatedSensor(rate_hz=2000.0, seed=5, drop=0.01)
+    line = DamagingLine(sensor, corrupt=0.0005, seed=5)
     out = tmp_path / "faults.h5"
-    r = run_palpation("record", "--port", str(sim.link), "--out", str(out), "--duration", "4",
-                      "--headless")
-    assert r.returncode == 0, r.stderr
-    sim.stop()
-    report = json.loads(sim.report.read_text())
+    with PtyServer(line) as server:
+        session = RecordingSession(SessionOptions(port=server.path, out=out))
+        session.start()
+        time.sleep(4.0)
+        session.stop()
     rec = open_recording(out)
+    sent = np.concatenate([q for q, _ in line.sent])
+    damaged = np.concatenate([d for _, d in line.sent])
+    assert sensor.totals()["dropped_fault"] > 20 and damaged.sum() > 20
+    assert len(rec.force) > 7000 and rec.link_stats[-1]["crc_errors"] > 0
+    intact = sent[~damaged]
+    first, last = int(rec.sequence[0]), int(rec.sequence[-1])
+    # the file holds exactly the frames that reached the host intact, from the first one on
+    # (the last ones may have been in flight when the recording stopped)
+    assert first == intact[0]
+    assert np.array_equal(rec.sequence, intact[(intact >= first) & (intact <= last)])
+    # and what it counts as missing is exactly what the device dropped or the line damaged
+    in_span = (sent >= first) & (sent <= last)
+    never_sent = (last - first + 1) - int(in_span.sum())
+    lost = never_sent + int((damaged & in_span).sum())
     gaps = events_of(rec, "gap")
-    stats = rec.link_stats[-1]
-    assert report["dropped_fault"] > 20 and report["corrupted_bytes"] > 20
-    assert stats["crc_errors"] > 0
-    # every frame the device produced is either in the file or counted as missing
-    span = int(rec.sequence[-1] - rec.sequence[0] + 1)
-    assert len(rec.force) + sum(e.value for e in gaps) == span
-    assert stats["missing_frames"] == sum(e.value for e in gaps)
-    # frames lost only to the --drop fault and to corruption, never more
-    assert stats["missing_frames"] <= report["dropped_fault"] + report["corrupted_bytes"]
+    assert rec.link_stats[-1]["missing_frames"] == sum(e.value for e in gaps) == lost
+    assert rec.summary["missing_frames"] == lost
+
+
+def test_stop_info_and_the_reader_give_the_same_summary_with_the_holds(tmp_path):
+    out = tmp_path / "holds.h5"
+    session, end = fast_session(out)
+    try:
+        assert wait_until(lambda: len(session.holds) >= 2, 30)
+        summary = session.stop()
+    finally:
+        end()
+    rec = open_recording(out)
+    assert summary["holds"] == len(rec.holds) >= 2
+    assert summary["samples"] == len(rec.force) > 0
+    assert rec.summary == summary  # what the file stores
+    assert asdict(rec.totals()) == summary  # what a reader computes from the data
+    info = run_palpation("info", str(out), "--json")
+    assert info.returncode == 0, info.stderr
+    shown = json.loads(info.stdout)
+    assert {name: shown[name] for name in summary} == summary
 
 
 def test_unplug_and_replug_continue_the_same_recording(tmp_path, simulator):

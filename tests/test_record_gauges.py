@@ -9,12 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from firmware_bridge.sim.gauges import (
-    GaugePtyServer,
-    ImadaEmulator,
-    Mark10Emulator,
-    WagnerEmulator,
-)
+from firmware_bridge.sim.gauges import ImadaEmulator, Mark10Emulator, WagnerEmulator
+from firmware_bridge.sim.server import PtyServer
 from recorder.session import RecordingSession, SessionOptions
 from schemas.reader import open_recording
 
@@ -29,7 +25,7 @@ def wave(t: float) -> float:
     ("wagner", lambda: WagnerEmulator(wave, model="fdix")),
 ])
 def test_gauge_is_recorded_in_newtons(tmp_path, device, emulator):
-    with GaugePtyServer(emulator(), link=tmp_path / "gauge") as server:
+    with PtyServer(emulator(), link=tmp_path / "gauge") as server:
         out = tmp_path / f"{device}.h5"
         s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
                                             device=device))
@@ -47,7 +43,7 @@ def test_gauge_is_recorded_in_newtons(tmp_path, device, emulator):
 
 
 def test_wagner_power_cycle_is_rearmed_after_reconnect(tmp_path):
-    with GaugePtyServer(WagnerEmulator(wave, model="fdix"), link=tmp_path / "gauge") as server:
+    with PtyServer(WagnerEmulator(wave, model="fdix"), link=tmp_path / "gauge") as server:
         out = tmp_path / "wagner.h5"
         s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
                                             device="wagner"))
@@ -65,3 +61,32 @@ def test_wagner_power_cycle_is_rearmed_after_reconnect(tmp_path):
     assert after > before + 20  # streaming was re-armed by the driver's start()
     kinds = [e.kind for e in open_recording(out).events]
     assert "disconnect" in kinds and "reconnect" in kinds
+
+
+@pytest.mark.parametrize("device, emulator, resolution_n", [
+    ("mark10", lambda: Mark10Emulator(wave, unit="N"), 0.0005),
+    ("imada", lambda: ImadaEmulator(wave, unit="N"), 0.005),
+])
+def test_polled_gauge_is_asked_by_the_session_one_query_at_a_time(tmp_path, device, emulator,
+                                                                   resolution_n):
+    """The session's own poller drives a polled gauge: every answer the gauge sent is one
+    recorded reading, in order, at about the driver's poll interval."""
+    seconds = 1.5
+    with PtyServer(emulator(), link=tmp_path / "gauge") as server:
+        out = tmp_path / f"{device}.h5"
+        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
+                                            device=device))
+        s.start()
+        time.sleep(seconds)
+        s.stop()
+        sent = list(server.emulator.sent)
+    rec = open_recording(out)
+    poll_s = s.source.driver.poll_interval_s
+    # about one reading per poll interval: the poller neither stalls nor floods the gauge
+    assert 0.5 * seconds / poll_s <= len(rec.force) <= seconds / poll_s
+    # each answer recorded once and in order; only the last may have been in flight at stop
+    assert len(sent) - 1 <= len(rec.force) <= len(sent)
+    sent_n = np.array([newtons for _, newtons, _ in sent[:len(rec.force)]])
+    millinewton = 0.0005  # raw counts of a gauge are millinewtons
+    np.testing.assert_allclose(rec.force, sent_n, atol=resolution_n * 1.0001 + millinewton)
+    assert (np.diff(rec.sequence) == 1).all()

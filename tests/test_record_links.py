@@ -8,6 +8,7 @@ import time
 import tty
 
 import numpy as np
+from serial.tools import list_ports
 
 from firmware_bridge.sim.device import SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
@@ -80,7 +81,7 @@ def test_silent_port_gives_a_clear_error(tmp_path):
 def serve_in_thread(rate):
     sensor = SimulatedSensor(rate_hz=rate, seed=2)
     paths, ready, stop = [], threading.Event(), threading.Event()
-    server = PtyServer(sensor.make_device, on_path=lambda p: (paths.append(p), ready.set()))
+    server = PtyServer(sensor, on_path=lambda p: (paths.append(p), ready.set()))
     th = threading.Thread(target=server.run, args=(stop,), daemon=True)
     th.start()
     assert ready.wait(5)
@@ -118,6 +119,18 @@ def test_rate_can_be_set_from_10_hz(tmp_path):
     assert np.allclose(np.diff(rec.device_tick_us), 100_000)
 
 
-def test_devices_lists_ports():
+def test_devices_lists_every_port_the_system_reports():
+    """One line per port pyserial finds (path, USB identity or '-', description); the "none
+    found" line only when it finds none."""
+    ports = sorted(list_ports.comports(), key=lambda p: p.device)
     r = run_palpation("devices")
-    assert r.returncode == 0 and r.stdout.strip()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    if not ports:
+        assert lines == ["no serial ports found"]
+        return
+    assert [line.split()[0] for line in lines] == [p.device for p in ports]
+    for line, port in zip(lines, ports, strict=True):
+        identity = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else "-"
+        assert line.split()[1].startswith(identity)
+        assert line.rstrip().endswith((port.description or "").strip())

@@ -1,0 +1,118 @@
+"""Holds as they happen, per trigger point: the one detector, repetitions and auto-advance.
+
+The detector is ``analysis.holds.HoldDetector`` with the thresholds of the current trigger
+point's band (``config_for_band``), the same the offline analysis uses, so the live window and
+the report agree on every hold. A finished hold is counted as the next repetition at the point
+where it began and becomes a stored row (``schemas.events.Hold``); once the current point has
+all its repetitions the tracker moves on to the next point by itself (``auto_advance``).
+
+Pure: no threads, no I/O. The recording session calls it from the link's reader thread (and
+its commands under the same lock); the window reads ``point_index``, ``blind``, ``holds`` and
+``live``, each replaced or appended in one step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from analysis.holds import Hold, HoldConfig, HoldDetector, LiveHold, config_for_band
+from schemas.events import Event
+from schemas.events import Hold as HoldRow
+from schemas.session_protocol import SessionProtocol
+
+
+class PointHold(NamedTuple):
+    """A finished hold and the index of the trigger point it was made at."""
+
+    point_index: int
+    hold: Hold
+
+
+class HoldTracker:
+    """The trainee's place in the protocol and the holds made there."""
+
+    def __init__(self, protocol: SessionProtocol | None, contact_area_cm2: float,
+                 auto_advance: bool = True) -> None:
+        self.protocol = protocol
+        self.contact_area_cm2 = contact_area_cm2
+        self.auto_advance = auto_advance
+        self.point_index = 0
+        self.blind = False
+        self.holds: list[PointHold] = []
+        self.live: LiveHold | None = None
+        self._repetitions: dict[int, int] = {}
+        self._detector = HoldDetector(self.hold_config(0))
+        self._detector_point = 0
+        self._hold_point = 0
+
+    def band_n(self, point_index: int | None = None) -> tuple[float, float]:
+        """Target band in newtons of a trigger point (the current one by default)."""
+        if self.protocol is None:
+            return (math.nan, math.nan)
+        i = self.point_index if point_index is None else point_index
+        return self.protocol.points[i].dose.band_n(self.contact_area_cm2)
+
+    def hold_config(self, point_index: int) -> HoldConfig:
+        """Hold detection thresholds for a point (``analysis.holds.config_for_band``)."""
+        return config_for_band(*self.band_n(point_index))
+
+    def label(self, index: int) -> str:
+        return self.protocol.points[index].label if self.protocol is not None else ""
+
+    def move_to(self, index: int, time_s: float, sample_index: int) -> list[Event]:
+        """Go to another trigger point (clamped to the protocol); the trigger_point event,
+        if the point changed."""
+        if self.protocol is None:
+            return []
+        index = max(0, min(len(self.protocol.points) - 1, index))
+        if index == self.point_index:
+            return []
+        self.point_index = index
+        return [Event(time_s, "trigger_point", value=index, text=self.label(index),
+                      sample_index=sample_index)]
+
+    def set_blind(self, blind: bool, time_s: float, sample_index: int) -> list[Event]:
+        """Blind trial on or off; the event, if it changed."""
+        if blind == self.blind:
+            return []
+        self.blind = blind
+        return [Event(time_s, "blind_on" if blind else "blind_off", sample_index=sample_index)]
+
+    def feed(self, t: np.ndarray, force_n: np.ndarray, now_s: float,
+             samples: int) -> list[Event | HoldRow]:
+        """Detect holds in a block: hold_start and hold_end events and the rows of finished
+        holds, in order; a point's last repetition also moves to the next point (the
+        trigger_point event at ``now_s``, with ``samples`` as its sample index)."""
+        if self._detector_point != self.point_index and self.live is None:
+            self._detector = HoldDetector(self.hold_config(self.point_index))
+            self._detector_point = self.point_index
+        out: list[Event | HoldRow] = []
+        for ev in self._detector.feed(t, force_n):
+            if ev.kind == "start":
+                self._hold_point = self._detector_point
+                out.append(Event(ev.hold.start_s, "hold_start",
+                                 text=self.label(self._hold_point)))
+            else:
+                out += self._ended(ev.hold, now_s, samples)
+        self.live = self._detector.current
+        return out
+
+    def _ended(self, hold: Hold, now_s: float, samples: int) -> list[Event | HoldRow]:
+        point = self._hold_point
+        rep = self._repetitions.get(point, 0) + 1
+        self._repetitions[point] = rep
+        self.holds.append(PointHold(point, hold))
+        low, high = self.band_n(point)
+        out: list[Event | HoldRow] = [
+            Event(hold.end_s, "hold_end", value=hold.duration_s, text=self.label(point)),
+            HoldRow(trigger_point=self.label(point), repetition=rep, start=hold.start_s,
+                    end=hold.end_s, duration=hold.duration_s, peak_n=hold.peak_n,
+                    mean_n=hold.mean_n, time_in_band=hold.time_in_band_s, target_low_n=low,
+                    target_high_n=high, blind=self.blind)]
+        if (self.auto_advance and self.protocol is not None and point == self.point_index
+                and rep >= self.protocol.points[point].dose.repetitions):
+            out += self.move_to(point + 1, now_s, samples)
+        return out

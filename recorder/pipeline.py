@@ -1,0 +1,147 @@
+"""The live pipeline: what happens to each chunk a source decodes, on the link's reader thread.
+
+source readings → timeline (sequence, device clock → session seconds, lost frames) → force
+(tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button and
+hold events (with the hold rows), live warnings, and the file sink, which also gets a clock
+pair and a row of link counters about every second. While the recording is paused the file
+gets events only.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from firmware_bridge.frames import CMD_TARE, Ack, DeviceInfo
+from firmware_bridge.gauges import GaugeError
+from recorder.force import ForceStage
+from recorder.hold_tracker import HoldTracker
+from recorder.lsl import ForceOutlet
+from recorder.ring import RingBuffer
+from recorder.sinks import ClockPair, FileSink, Samples
+from recorder.source import Readings
+from recorder.timeline import Placed, Timeline
+from recorder.watch import ButtonEdges, LiveWarnings
+from schemas.events import Event, LinkStats
+
+PERIODIC_S = 1.0  # a clock pair and a link_stats row this often
+
+
+class Pipeline:
+    """Runs every stage on a chunk's readings; owned by the reader thread (see session.py)."""
+
+    def __init__(self, *, timeline: Timeline, force: ForceStage, ring: RingBuffer,
+                 holds: HoldTracker, warnings: LiveWarnings, sink: FileSink,
+                 lsl: ForceOutlet | None, t0: float,
+                 link_stats: Callable[[], LinkStats]) -> None:
+        self.timeline = timeline
+        self.force = force
+        self.ring = ring
+        self.holds = holds
+        self.warnings = warnings
+        self.sink = sink
+        self.lsl = lsl
+        self.t0 = t0  # host monotonic time of session time zero
+        self.link_stats = link_stats
+        self.buttons = ButtonEdges()
+        self.last_host = 0.0  # session time of the latest read recorded
+        self._last_periodic = -math.inf
+
+    def process(self, readings: Readings, host_time: float) -> None:
+        """One chunk, read at host monotonic time ``host_time``."""
+        host = host_time - self.t0
+        self._messages(readings.messages, host)
+        if not len(readings.raw):
+            return
+        placed = self.timeline.place(readings, host)
+        force = self.force.newtons(readings.raw)
+        self._deliver(force, placed, readings, host)
+        for gap in placed.gaps:
+            self.sink.put(Event(float(placed.timestamps[gap.index]), "gap", value=gap.missing,
+                                sample_index=placed.first + gap.index))
+
+    def _messages(self, messages: list, host: float) -> None:
+        """A device's identity after a reconnect, its tare answers, a gauge's error replies.
+        A tare applies to the samples of the chunk that brought it."""
+        for msg in messages:
+            if isinstance(msg, DeviceInfo):
+                self.sink.put(Event(host, "device_info",
+                                    text=f"{msg.device_id} fw {msg.firmware_version}"))
+            elif isinstance(msg, Ack) and msg.command == CMD_TARE and msg.ok:
+                self.force.set_zero(float(msg.value))
+                self.sink.put(Event(host, "tare", value=self.force.zero_counts,
+                                    text="counts at zero load"))
+            elif isinstance(msg, GaugeError):
+                self.sink.put(Event(host, "note", text=f"gauge error {msg.code}: {msg.message}"))
+
+    def _deliver(self, force: np.ndarray, placed: Placed, readings: Readings,
+                 host: float) -> None:
+        times, flags = placed.timestamps, readings.flags
+        self.ring.push(times, force, flags)
+        if self.lsl is not None:
+            self.lsl.push(force, times + self.t0)  # session time → LSL local_clock
+        for event in self.buttons.feed(flags, times, placed.first):
+            self.sink.put(event)
+        now_s = time.monotonic() - self.t0
+        for item in self.holds.feed(times, force, now_s, self.timeline.samples):
+            if isinstance(item, Event) or not self.sink.paused:
+                self.sink.put(item)
+        for event in self.warnings.watch(force, flags, self.holds.live is not None,
+                                         self.holds.band_n()[1], host):
+            self.sink.put(event)
+        if self.sink.paused:
+            return
+        n = len(force)
+        self.sink.offer(Samples(data=force, timestamps=times,
+                                raw_counts=readings.raw.astype(np.int32),
+                                device_tick_us=placed.tick_us, sequence=placed.sequence,
+                                host_time=np.full(n, host), flags=flags.astype(np.uint8)),
+                        host, placed.first)
+        self.last_host = host
+        if host - self._last_periodic >= PERIODIC_S:
+            self._last_periodic = host
+            self.sink.put(ClockPair(host, int(placed.tick_us[-1])))
+            self.sink.put(self.link_stats())
+
+
+Command = Callable[[], list[Event]]
+
+
+class CommandQueue:
+    """The caller's commands, applied in order under the pipeline lock, their events posted.
+
+    ``submit`` applies them at once when the lock is free (the reader thread is between
+    chunks); when it is not, whoever holds it runs them right after releasing it (``run``),
+    so no command is left waiting."""
+
+    def __init__(self, post: Callable[[Event], None]) -> None:
+        self.lock = threading.Lock()
+        self._post = post
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+
+    def submit(self, command: Command) -> None:
+        self._queue.put(command)
+        self.run()
+
+    def run(self) -> None:
+        """Apply what is queued, unless the lock is taken."""
+        while not self._queue.empty() and self.lock.acquire(blocking=False):
+            try:
+                self.apply()
+            finally:
+                self.lock.release()
+
+    def apply(self) -> None:
+        """Apply what is queued; the caller holds the lock."""
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            for event in command():
+                self._post(event)
