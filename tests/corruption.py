@@ -2,9 +2,10 @@
 
 Seeded variants of a recording (byte flips of 1..512 bytes, scattered or in one burst, and
 truncations) each go through validate, info, analyze, report, export, recover and recalibrate
-(and every tenth through review, which builds its window offscreen), called in-process through the real command line in a worker process. A command may fail, but
-only with its one-line error and a non-zero exit: an exception escaping the command is a
-traceback, a dead worker is a crash, a variant that takes longer than the limit is a hang.
+(and every tenth through review, which builds its window offscreen), called in-process through
+the real command line in a worker process. A command may fail, but only with its one-line error
+and a non-zero exit: an exception escaping the command is a traceback, a dead worker is a crash,
+a variant that takes longer than the limit is a hang.
 
 The tally also says how many variants `validate` accepted, and of those how many read back
 different data or attributes from the original (silent damage): the rest differ only in bytes

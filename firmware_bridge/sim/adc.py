@@ -102,12 +102,14 @@ class AdcModel:
         table = np.stack([self._block(int(b)) for b in ub])
         return table[inv.reshape(idx.shape), idx & (NOISE_BLOCK - 1)]
 
-    def counts(self, force_n: np.ndarray, sample_index: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def counts(self, force_n: np.ndarray, sample_index: np.ndarray,
+               zero_counts: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw counts (int32) and a saturation flag for forces at the given sample indices.
 
-        ``force_n`` and ``sample_index`` must have the same shape. A sample is saturated when
-        the rounded value fell outside the ``bits`` range and was clipped to the rail.
+        ``force_n`` and ``sample_index`` must have the same shape. ``zero_counts`` is the
+        zero at each sample when it has moved (a shifted or drifting zero, see
+        :mod:`firmware_bridge.sim.imperfect`); None means ``offset_counts``. A sample is
+        saturated when the rounded value fell outside the ``bits`` range and was clipped.
         """
         f = np.asarray(force_n, dtype=np.float64)
         idx = np.asarray(sample_index, dtype=np.int64)
@@ -115,7 +117,7 @@ class AdcModel:
             raise ValueError(f"force_n shape {f.shape} != sample_index shape {idx.shape}")
         shape = f.shape
         raw = f.reshape(-1) * self.counts_per_newton  # always a fresh 1-d array
-        raw += self.offset_counts
+        raw += self.offset_counts if zero_counts is None else np.reshape(zero_counts, -1)
         if self.noise_counts:
             noise = self.unit_noise(idx.reshape(-1))
             noise *= self.noise_counts

@@ -14,6 +14,10 @@ port like any USB device's:
 - :class:`Faults` injects damaged bytes and a scheduled unplug: the pty closes (the host reads
   fail), the link goes away as udev's node does, and after ``reappear_after`` seconds a
   freshly powered device appears on a new pty.
+- Delivery as a USB-serial adapter's (``Faults.burst_ms``): bytes wait in the server and
+  reach the host in bursts, at random intervals uniform in ``burst_ms``; with
+  ``hiccups_per_s`` the host is sometimes late to take them (a scheduling hiccup, Poisson,
+  uniform in ``HICCUP_MS``). Without ``burst_ms`` bytes go out as soon as they are made.
 
 ``run()`` serves in the calling thread until stopped; ``start()``/``close()`` (or ``with``) is
 the one way to serve from a background thread.
@@ -35,12 +39,16 @@ from typing import Protocol
 
 import numpy as np
 
+HICCUP_MS = (20.0, 200.0)  # how late a host scheduling hiccup makes a delivery
+
 
 @dataclass
 class Faults:
     corrupt: float = 0.0  # probability that any byte sent is damaged
     disconnect_after: float | None = None  # seconds after start
     reappear_after: float | None = None  # seconds after the disconnect
+    burst_ms: tuple[float, float] | None = None  # deliver in bursts this far apart (ms)
+    hiccups_per_s: float = 0.0  # host scheduling hiccups per second (with burst_ms)
 
 
 class Emulator(Protocol):
@@ -77,7 +85,11 @@ class PtyServer:
         self.path = ""
         self.corrupted_bytes = 0
         self.power_cycles = 0
+        self.bursts = 0
+        self.hiccups = 0
         self._rng = np.random.default_rng([seed, 11])
+        self._delivery_rng = np.random.default_rng([seed, 12])
+        self._release_at = 0.0  # server time of the next burst
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,8 +155,11 @@ class PtyServer:
         """One turn of the wire: wait up to a tick for host bytes, answer, send."""
         with self._lock:
             master = self._master
+        wait = self.emulator.tick_s
+        if self.faults.burst_ms is not None and self._pending:
+            wait = min(wait, max(0.0, self._release_at - self.now()))
         try:
-            readable, _, _ = select.select([master], [], [], self.emulator.tick_s)
+            readable, _, _ = select.select([master], [], [], wait)
         except (OSError, ValueError):
             return  # the pty is being replaced
         with self._lock:
@@ -162,12 +177,29 @@ class PtyServer:
             out = self.emulator.output(now, room)
             if out:
                 self._pending += self._corrupt(out)
-            if self._pending:
+            if self._pending and self._released(now):
                 try:
                     sent = os.write(master, self._pending)
                 except OSError:
                     sent = 0
                 del self._pending[:sent]
+
+    def _released(self, now: float) -> bool:
+        """Whether pending bytes go out now: always without bursts; with them, when the
+        burst is due (then the next one is drawn, a hiccup later now and then)."""
+        burst = self.faults.burst_ms
+        if burst is None:
+            return True
+        if now < self._release_at:
+            return False
+        rng = self._delivery_rng
+        gap_s = rng.uniform(*burst) / 1000.0
+        if rng.random() < self.faults.hiccups_per_s * gap_s:
+            gap_s += rng.uniform(*HICCUP_MS) / 1000.0
+            self.hiccups += 1
+        self._release_at = now + gap_s
+        self.bursts += 1
+        return True
 
     # --- the port -----------------------------------------------------------------------
     def power_cycle(self, *, replug: bool = False) -> str:

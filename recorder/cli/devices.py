@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from recorder.cli.common import CliError, stop_on_signals
@@ -30,8 +31,13 @@ def add_sim_options(p: argparse.ArgumentParser, standalone: bool) -> None:
     g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     g.add_argument("--profile", choices=["novice", "expert"], default="expert",
                    help="simulated therapist")
+    g.add_argument("--truth", type=Path, help="write the ground truth (JSON) here at exit")
+    _add_imperfection_options(p)
     if not standalone:
         return
+    g.add_argument("--protocol", default="nmt-static",
+                   help="the session protocol the simulated therapist follows: a preset or a "
+                        "TOML file (default nmt-static, as record)")
     g.add_argument("--format", choices=["palpation", "ascii"], default="palpation",
                    help="speak protocol v1 (default) or print '<value> N' lines like a sketch")
     g.add_argument("--link", type=Path, help="keep a symlink here to the current device path")
@@ -46,8 +52,52 @@ def add_sim_options(p: argparse.ArgumentParser, standalone: bool) -> None:
                    help="plug back in T seconds after the unplug (same --link)")
     g.add_argument("--tx-buffer", type=int, default=65536, metavar="BYTES",
                    help="unsent bytes held before frames are dropped (default 65536)")
-    g.add_argument("--truth", type=Path, help="write the ground truth (JSON) here")
     g.add_argument("--report", type=Path, help="write what the simulator did (JSON) at exit")
+
+
+def _add_imperfection_options(p: argparse.ArgumentParser) -> None:
+    """How far the simulated sensor is from ideal (every default ideal; --imperfect turns
+    on a realistic mix, the options given override it). See firmware_bridge/sim/README.md."""
+    g = p.add_argument_group("simulated sensor imperfections (default: ideal)")
+    g.add_argument("--imperfect", action="store_true",
+                   help="a realistic mix: clock 40 ppm, zero shift 0.5 N, thermal drift "
+                        "0.05 N/min, creep, bursts 1-16 ms, hiccups 0.2/s")
+    g.add_argument("--sensor", choices=["loadcell", "fsr"],
+                   help="the sensing element (default loadcell; an FSR creeps several %% in "
+                        "tens of seconds, has hysteresis and is nonlinear)")
+    g.add_argument("--creep", action="store_true", default=None,
+                   help="a load cell creeps under load (0.03 %% in 30 min)")
+    g.add_argument("--zero-shift", type=float, metavar="N",
+                   help="SD of the zero's shift at each power-up, in newtons")
+    g.add_argument("--thermal-drift", type=float, metavar="N",
+                   help="the zero's drift within a power-up, in newtons per minute")
+    g.add_argument("--clock-ppm", type=float, metavar="P",
+                   help="the device clock runs P ppm fast (crystal +-50, resonator +-5000)")
+    g.add_argument("--burst-ms", metavar="LO,HI",
+                   help="deliver bytes in bursts LO to HI ms apart, as USB-serial does")
+    g.add_argument("--hiccups", type=float, metavar="RATE",
+                   help="host scheduling hiccups per second, each 20-200 ms late")
+
+
+def imperfections(args: argparse.Namespace):
+    """The imperfections the options ask for (``--imperfect``'s mix under the ones given)."""
+    from firmware_bridge.sim.imperfect import Imperfections
+
+    sensor = args.sensor or "loadcell"
+    base = Imperfections.realistic(sensor) if args.imperfect else Imperfections(sensor=sensor)
+    given = {"zero_shift_n": args.zero_shift, "thermal_drift_n_per_min": args.thermal_drift,
+             "creep": args.creep, "clock_ppm": args.clock_ppm,
+             "hiccups_per_s": args.hiccups}
+    if args.burst_ms is not None:
+        try:
+            lo, hi = (float(x) for x in args.burst_ms.split(","))
+        except ValueError:
+            raise CliError(f"--burst-ms {args.burst_ms}: give LO,HI in ms, e.g. 1,16") from None
+        given["burst_ms"] = (lo, hi)
+    try:
+        return replace(base, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise CliError(f"simulated sensor: {exc}") from None
 
 
 def check_sim_rate(rate_hz: float) -> None:
@@ -61,13 +111,19 @@ def check_sim_rate(rate_hz: float) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from firmware_bridge.sim.simulator import build_simulator, write_json
+    from schemas.session_protocol import ProtocolError, resolve_protocol
 
     check_sim_rate(args.sim_rate)
+    try:
+        protocol = resolve_protocol(args.protocol)
+    except ProtocolError as exc:
+        raise CliError(str(exc)) from None
     sim = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
-                          ascii=args.format == "ascii", drop=args.drop, corrupt=args.corrupt,
-                          disconnect_after=args.disconnect_after,
+                          protocol=protocol, ascii=args.format == "ascii", drop=args.drop,
+                          corrupt=args.corrupt, disconnect_after=args.disconnect_after,
                           reappear_after=args.reappear_after, link=args.link,
-                          tx_buffer=args.tx_buffer, on_path=lambda p: print(p, flush=True))
+                          tx_buffer=args.tx_buffer, on_path=lambda p: print(p, flush=True),
+                          imperfections=imperfections(args))
     stop = threading.Event()
     stop_on_signals(stop)
     try:
@@ -76,7 +132,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CliError(f"simulator: {exc.strerror or exc}") from None
     finally:
         if args.truth:
-            write_json(args.truth, sim.sensor.truth())
+            write_json(args.truth, sim.truth())
         if args.report:
             write_json(args.report, sim.report())
     return 0

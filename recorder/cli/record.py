@@ -4,6 +4,7 @@ live window or a progress line."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import threading
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from recorder.cli.common import CliError, check_display, print_summary, stop_on_signals
-from recorder.cli.devices import add_sim_options, check_sim_rate
+from recorder.cli.devices import add_sim_options, check_sim_rate, imperfections
 from schemas.session_protocol import ProtocolError, resolve_protocol
 from schemas.units import newtons_per_unit
 
@@ -61,12 +62,13 @@ def cmd_record(args: argparse.Namespace) -> int:
                        "overwritten)")
     if not args.headless:
         check_display()
-    simulator = _start_simulator(args, protocol) if args.simulate else None
+    sim = _start_simulator(args, protocol) if args.simulate else None
     try:
-        session = _run_session(args, simulator.path if simulator else args.port, protocol)
+        session = _run_session(args, sim.server.path if sim else args.port, protocol,
+                               sim.settings() if sim else None)
     finally:
-        if simulator is not None:
-            simulator.close()
+        if sim is not None:
+            _stop_simulator(sim, args.truth)
     if session.error:
         raise CliError(f"{session.error}; what was written before is kept in {args.out} "
                        f"(if it does not open, run: palpation recover {args.out})")
@@ -76,14 +78,15 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_session(args: argparse.Namespace, port: str, protocol):
-    """Record from ``port`` until the duration ends, Ctrl-C or the window closes."""
+def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict | None):
+    """Record from ``port`` until the duration ends, Ctrl-C or the window closes
+    (``simulator``: the simulated sensor's settings, kept in the file)."""
     from firmware_bridge.link import LinkError
     from recorder.lsl import LslError
     from recorder.session import RecordingSession, SessionError
     from schemas.hdf5 import RecordingFileError
 
-    session = RecordingSession(_session_options(args, port, protocol))
+    session = RecordingSession(_session_options(args, port, protocol, simulator))
     try:
         session.start()
     except (LinkError, SessionError, RecordingFileError, LslError, ValueError) as exc:
@@ -107,21 +110,33 @@ def _start_simulator(args: argparse.Namespace, protocol):
     from firmware_bridge.sim.simulator import build_simulator
 
     check_sim_rate(args.sim_rate)
-    server = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
-                             protocol=protocol).server
+    sim = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
+                          protocol=protocol, imperfections=imperfections(args))
     try:
-        server.start()
+        sim.server.start()
     except OSError:
         raise CliError("the simulated sensor did not start") from None
-    return server
+    return sim
 
 
-def _session_options(args: argparse.Namespace, port: str, protocol):
-    """The session's options from the command line: metadata, calibration, units."""
+def _stop_simulator(sim, truth: Path | None) -> None:
+    """Stop serving; write the ground truth (``--truth``) of what was served."""
+    from firmware_bridge.sim.simulator import write_json
+
+    sim.server.close()
+    if truth:
+        write_json(truth, sim.truth())
+
+
+def _session_options(args: argparse.Namespace, port: str, protocol, simulator: dict | None):
+    """The session's options from the command line: metadata (with the simulated sensor's
+    settings, as JSON, when it is recorded), calibration, units."""
     from recorder.session import SessionOptions
     from schemas.calibration import CalibrationError, load_calibration
 
     metadata = {name: getattr(args, name) for name in ("trainee", "instructor", "site", "notes")}
+    if simulator is not None:
+        metadata["simulator"] = json.dumps(simulator, sort_keys=True)
     metadata.update(protocol=protocol.name, protocol_toml=protocol.to_toml(),
                     contact_area_cm2=args.contact_area if args.contact_area > 0
                     else protocol.contact_area_cm2)
