@@ -196,6 +196,55 @@ class _Acc:
         c.merge(self)
         return c
 
+    def add(self, det: HoldDetector, a: int, b: int) -> None:
+        """Accumulate the detector's chunk samples [a, b) (a few numpy reductions)."""
+        if b <= a:
+            return
+        fs = det._f[a:b]
+        ds = det._d[a:b]
+        self.n += b - a
+        self.sum_dt += float(ds.sum())
+        self.sum_fdt += float(fs @ ds)
+        i = int(fs.argmax())
+        peak = float(fs[i])
+        if peak > self.peak_n:
+            self.peak_n, self.peak_s = peak, float(det._t[a + i])
+        low, high = det.config.band_low_n, det.config.band_high_n
+        if peak >= low:
+            ge = fs >= low
+            t_ge = float(ds @ ge)
+            if peak > high:
+                t_gt = float(ds @ (fs > high))
+                self.above_s += t_gt
+                self.band_s += t_ge - t_gt
+            else:
+                self.band_s += t_ge
+            if math.isnan(self.first_band_s):
+                inb = ge & (fs <= high) if peak > high else ge
+                j = int(inb.argmax())
+                if inb[j]:
+                    self.first_band_s = float(det._t[a + j])
+        if det._raw is not None:
+            self.missing_s += float((det._raw[a:b] - ds).sum())
+
+    def freeze(self, index: int, start_s: float, end_s: float, complete: bool) -> Hold:
+        """The running sums as a ``Hold``."""
+        return Hold(
+            index=index,
+            start_s=start_s,
+            end_s=end_s,
+            duration_s=end_s - start_s,
+            peak_n=self.peak_n,
+            peak_s=self.peak_s,
+            mean_n=self.sum_fdt / self.sum_dt if self.sum_dt > 0 else math.nan,
+            time_in_band_s=self.band_s,
+            time_above_s=self.above_s,
+            time_to_band_s=self.first_band_s - start_s,
+            samples=self.n,
+            missing_s=self.missing_s,
+            complete=complete,
+        )
+
 
 class HoldDetector:
     """Incremental hold detector; feed it chunks of (time, force) as they arrive.
@@ -361,7 +410,7 @@ class HoldDetector:
             if bool(above[0]) != (state == _ACTIVE):
                 ch = np.concatenate(([0], ch))
             if ch.size > 2:
-                ch = self._drop_bridged(ch, above)
+                ch = _drop_bridged(ch, above, t, f, self.config, self._max_dt)
             changes = ch.tolist()
             self._above = above
 
@@ -377,40 +426,14 @@ class HoldDetector:
 
         # carry the open cluster's statistics over to the next chunk
         if self._state == _ACTIVE:
-            self._add(self._acc, self._rs, n)
+            self._acc.add(self, self._rs, n)
         elif self._state == _PENDING:
-            self._add(self._acc, self._rs, self._pi)
-            self._add(self._pend, self._pi, n)
+            self._acc.add(self, self._rs, self._pi)
+            self._pend.add(self, self._pi, n)
         self._prev_t, self._prev_f = float(t[-1]), float(f[-1])
         self._t = self._f = self._d = np.empty(0)
         self._raw = self._on_idx = self._above = None
         return self._events
-
-    def _drop_bridged(self, ch: np.ndarray, above: np.ndarray) -> np.ndarray:
-        """Remove (down, up) crossing pairs inside the chunk that the merge gap bridges.
-
-        Such a pair changes nothing: the cluster stays open and its samples stay in it. Doing
-        this vectorised keeps chatter (tremor or noise riding on off_n) from costing a Python
-        step per crossing. The crossing times use exactly the expressions of ``_down`` and
-        ``_up`` (IEEE operations in the same order), so the decisions are the ones the scalar
-        walk would take, whatever the chunking.
-        """
-        cand = np.flatnonzero(~above[ch[:-1]] & (ch[:-1] > 0))  # down at ch[k], up at ch[k+1]
-        if cand.size == 0:
-            return ch
-        t, f, off, max_dt = self._t, self._f, self.config.off_n, self._max_dt
-        dn, up = ch[cand], ch[cand + 1]
-        t0, f0, t1, f1 = t[dn - 1], f[dn - 1], t[dn], f[dn]
-        down_s = np.where(t1 - t0 > max_dt, t0, t0 + (f0 - off) / (f0 - f1) * (t1 - t0))
-        t0, f0, t1, f1 = t[up - 1], f[up - 1], t[up], f[up]
-        up_s = np.where(t1 - t0 > max_dt, t1, t0 + (off - f0) / (f1 - f0) * (t1 - t0))
-        gone = cand[up_s - down_s < self.config.merge_gap_s]
-        if gone.size == 0:
-            return ch
-        keep = np.ones(ch.size, dtype=bool)
-        keep[gone] = False
-        keep[gone + 1] = False
-        return ch[keep]
 
     def _before(self, i: int) -> tuple[float | None, float]:
         """(time, force) of the sample before chunk index ``i`` (None at stream start)."""
@@ -495,16 +518,17 @@ class HoldDetector:
 
     def _confirm(self, c: int) -> None:
         """The hold is confirmed at chunk index ``c``: emit a "start" with the hold so far."""
-        self._add(self._acc, self._rs, c + 1)
+        self._acc.add(self, self._rs, c + 1)
         self._rs = c + 1
         self._confirmed = True
         t_c = float(self._t[c])
-        self._events.append(HoldEvent("start", self._make_hold(self._acc, t_c, False), t_c))
+        hold = self._acc.freeze(self._count, self._start_s, t_c, False)
+        self._events.append(HoldEvent("start", hold, t_c))
 
     def _close_pending(self, at_s: float) -> None:
         """End the releasing cluster at its downward crossing (pending samples dropped)."""
         if self._pi > self._rs:
-            self._add(self._acc, self._rs, self._pi)
+            self._acc.add(self, self._rs, self._pi)
         self._events += self._close(self._down_s, at_s)
         self._rs = self._pi = -1
 
@@ -512,61 +536,41 @@ class HoldDetector:
         """Finish the open cluster at ``end_s``; an "end" event if it was a hold."""
         events = []
         if self._confirmed:
-            events.append(HoldEvent("end", self._make_hold(self._acc, end_s, True), at_s))
+            hold = self._acc.freeze(self._count, self._start_s, end_s, True)
+            events.append(HoldEvent("end", hold, at_s))
             self._count += 1
         self._state = _IDLE
         self._reached_on = self._confirmed = False
         self._acc, self._pend = _Acc(), _Acc()
         return events
 
-    def _make_hold(self, acc: _Acc, end_s: float, complete: bool) -> Hold:
-        """Freeze running sums into a ``Hold``."""
-        return Hold(
-            index=self._count,
-            start_s=self._start_s,
-            end_s=end_s,
-            duration_s=end_s - self._start_s,
-            peak_n=acc.peak_n,
-            peak_s=acc.peak_s,
-            mean_n=acc.sum_fdt / acc.sum_dt if acc.sum_dt > 0 else math.nan,
-            time_in_band_s=acc.band_s,
-            time_above_s=acc.above_s,
-            time_to_band_s=acc.first_band_s - self._start_s,
-            samples=acc.n,
-            missing_s=acc.missing_s,
-            complete=complete,
-        )
 
-    def _add(self, acc: _Acc, a: int, b: int) -> None:
-        """Accumulate chunk samples [a, b) into ``acc`` (a few numpy reductions)."""
-        if b <= a:
-            return
-        fs = self._f[a:b]
-        ds = self._d[a:b]
-        acc.n += b - a
-        acc.sum_dt += float(ds.sum())
-        acc.sum_fdt += float(fs @ ds)
-        i = int(fs.argmax())
-        peak = float(fs[i])
-        if peak > acc.peak_n:
-            acc.peak_n, acc.peak_s = peak, float(self._t[a + i])
-        low, high = self.config.band_low_n, self.config.band_high_n
-        if peak >= low:
-            ge = fs >= low
-            t_ge = float(ds @ ge)
-            if peak > high:
-                t_gt = float(ds @ (fs > high))
-                acc.above_s += t_gt
-                acc.band_s += t_ge - t_gt
-            else:
-                acc.band_s += t_ge
-            if math.isnan(acc.first_band_s):
-                inb = ge & (fs <= high) if peak > high else ge
-                j = int(inb.argmax())
-                if inb[j]:
-                    acc.first_band_s = float(self._t[a + j])
-        if self._raw is not None:
-            acc.missing_s += float((self._raw[a:b] - ds).sum())
+def _drop_bridged(ch: np.ndarray, above: np.ndarray, t: np.ndarray, f: np.ndarray,
+              config: HoldConfig, max_dt: float) -> np.ndarray:
+    """Remove (down, up) crossing pairs inside the chunk that the merge gap bridges.
+
+    Such a pair changes nothing: the cluster stays open and its samples stay in it. Doing
+    this vectorised keeps chatter (tremor or noise riding on off_n) from costing a Python
+    step per crossing. The crossing times use exactly the expressions of ``HoldDetector._down``
+    and ``_up`` (IEEE operations in the same order), so the decisions are the ones the scalar
+    walk would take, whatever the chunking.
+    """
+    cand = np.flatnonzero(~above[ch[:-1]] & (ch[:-1] > 0))  # down at ch[k], up at ch[k+1]
+    if cand.size == 0:
+        return ch
+    off = config.off_n
+    dn, up = ch[cand], ch[cand + 1]
+    t0, f0, t1, f1 = t[dn - 1], f[dn - 1], t[dn], f[dn]
+    down_s = np.where(t1 - t0 > max_dt, t0, t0 + (f0 - off) / (f0 - f1) * (t1 - t0))
+    t0, f0, t1, f1 = t[up - 1], f[up - 1], t[up], f[up]
+    up_s = np.where(t1 - t0 > max_dt, t1, t0 + (off - f0) / (f1 - f0) * (t1 - t0))
+    gone = cand[up_s - down_s < config.merge_gap_s]
+    if gone.size == 0:
+        return ch
+    keep = np.ones(ch.size, dtype=bool)
+    keep[gone] = False
+    keep[gone + 1] = False
+    return ch[keep]
 
 
 def config_for_band(low_n: float, high_n: float, *, target_n: float | None = None,

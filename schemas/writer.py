@@ -81,20 +81,15 @@ class RecordingWriter:
         self.path = Path(path)
         start = (session_start or datetime.now()).astimezone()
         self.session_start = datetime.fromisoformat(start.isoformat(timespec="milliseconds"))
-        given = {
+        attrs = _layout_attrs({
             "/": {
                 "schema_version": load_schema()["schema_version"],
                 "session_start": self.session_start.isoformat(timespec="milliseconds"),
                 "software_version": software_version,
                 "finalised": 0,
             },
-            "/session": _metadata("/session", session),
-            "/device": _metadata("/device", device),
-            "/calibration": _metadata("/calibration", calibration),
-            "/acquisition/force": {"description": FORCE_DESCRIPTION},
-            "/acquisition/force/data": {"resolution": _resolution(calibration, device)},
-        }
-        attrs = _layout_attrs(given)
+            **_group_attrs(session, device, calibration),
+        })
         self._f: h5py.File | None = None
         self._ds: dict[str, h5py.Dataset] = {}
         self._stopped: str | None = None  # why appends are refused, once they are
@@ -122,7 +117,7 @@ class RecordingWriter:
         except OSError as exc:
             raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
         try:
-            self._create_layout(attrs)
+            self._ds = _create_layout(self._f, attrs)
             self._f.swmr_mode = True
             self._f.flush()
         except (OSError, RuntimeError) as exc:
@@ -264,28 +259,6 @@ class RecordingWriter:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _create_layout(self, attrs: dict[str, dict[str, Any]]) -> None:
-        """Every group and dataset of the schema, with the attributes from _layout_attrs."""
-        for spec in schema_objects():
-            where = spec["path"]
-            if spec["kind"] == "group":
-                obj = self._f["/"] if where == "/" else self._f.create_group(where)
-            else:
-                dtype = TABLES[where][0] if where in TABLES else np.dtype(spec["dtype"])
-                chunk = SAMPLE_CHUNK_BYTES if spec.get("per_sample") else TABLE_CHUNK_BYTES
-                obj = self._f.create_dataset(
-                    where,
-                    shape=(0,),
-                    maxshape=(None,),
-                    dtype=dtype,
-                    chunks=(max(1, chunk // dtype.itemsize),),
-                    fillvalue=fill_value(dtype),
-                    fletcher32=True,
-                )
-                self._ds[where] = obj
-            for name, value in attrs[where].items():
-                obj.attrs[name] = value
-
     def _sample_ds(self, name: str) -> h5py.Dataset:
         if self._f is None:
             self._refuse()
@@ -368,6 +341,44 @@ class RecordingWriter:
                 timespec="milliseconds"
             ),
         )
+
+
+def _create_layout(f: h5py.File, attrs: dict[str, dict[str, Any]]) -> dict[str, h5py.Dataset]:
+    """Every group and dataset of the schema, with the attributes from _layout_attrs; returns
+    the datasets by path."""
+    datasets = {}
+    for spec in schema_objects():
+        where = spec["path"]
+        if spec["kind"] == "group":
+            obj = f["/"] if where == "/" else f.create_group(where)
+        else:
+            dtype = TABLES[where][0] if where in TABLES else np.dtype(spec["dtype"])
+            chunk = SAMPLE_CHUNK_BYTES if spec.get("per_sample") else TABLE_CHUNK_BYTES
+            obj = f.create_dataset(
+                where,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(max(1, chunk // dtype.itemsize),),
+                fillvalue=fill_value(dtype),
+                fletcher32=True,
+            )
+            datasets[where] = obj
+        for name, value in attrs[where].items():
+            obj.attrs[name] = value
+    return datasets
+
+
+def _group_attrs(session: dict[str, Any], device: dict[str, Any],
+                 calibration: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The attributes given for the groups below the root."""
+    return {
+        "/session": _metadata("/session", session),
+        "/device": _metadata("/device", device),
+        "/calibration": _metadata("/calibration", calibration),
+        "/acquisition/force": {"description": FORCE_DESCRIPTION},
+        "/acquisition/force/data": {"resolution": _resolution(calibration, device)},
+    }
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:

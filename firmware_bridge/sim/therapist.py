@@ -475,23 +475,20 @@ class Therapist:
         wd_p = rng.uniform(0.0, _TWO_PI, 2)
         am_f, am_p = rng.uniform(0.1, 0.5), rng.uniform(0.0, _TWO_PI)
 
-        def span(r: tuple[float, float], x: float) -> float:
-            return r[0] + (r[1] - r[0]) * x
-
         err = float(np.clip(self.level_bias + pr.level_sd * z_level,
                             -pr.level_error_max, pr.level_error_max))
         level = target * (1.0 + err)
-        peak = level * (1.0 + span(pr.overshoot_frac, uni[0]))
+        peak = level * (1.0 + _span(pr.overshoot_frac, uni[0]))
         contact = CONTACT_FRAC * target
         rate = self.ramp_n_per_s * math.exp(pr.ramp_rate_sd * z_rate)
-        t_app = span(pr.approach_s, uni[1])
+        t_app = _span(pr.approach_s, uni[1])
         t_ramp = (peak - contact) / rate
-        t_settle = span(pr.settle_s, uni[2])
+        t_settle = _span(pr.settle_s, uni[2])
         hold_s = max(2.0, self.hold_s * (1.0 + pr.hold_cv * z_hold))
         drift = (pr.drift_per_min + pr.drift_sd_per_min * z_drift) / 60.0
         drift = max(drift, -0.5 / hold_s)  # never lose more than half the level on one hold
         release_level = level * (1.0 + drift * hold_s)
-        t_rel = release_level / (rate * span(pr.release_rate_factor, uni[3]))
+        t_rel = release_level / (rate * _span(pr.release_rate_factor, uni[3]))
         s1 = t_app
         s2 = s1 + t_ramp
         s3 = s2 + t_settle
@@ -501,36 +498,13 @@ class Therapist:
         k1 = pr.ramp_wobble * (2.0 * uni[4] - 1.0) * 0.65
         k2 = pr.ramp_wobble * (2.0 * uni[5] - 1.0) * 0.35
 
-        # tremor: RMS of (1 + m sin)(sum b_i sin) is sqrt(sum b_i^2 / 2) * sqrt(1 + m^2 / 2)
-        m = pr.tremor_am_depth
-        norm = math.sqrt(float(np.sum(tr_a**2)) / 2.0 * (1.0 + m * m / 2.0))
-        tr_b = tr_a * (pr.tremor_frac / norm)
-        wd_b = wd_a * (pr.wander_frac / math.sqrt(float(np.sum(wd_a**2)) / 2.0))
-        tremor = tuple(_F32(v) for i in range(3)
-                       for v in (tr_b[i], _TWO_PI * tr_f[i], tr_p[i]))
-        wander = tuple(_F32(v) for i in range(2)
-                       for v in (wd_b[i], _TWO_PI * wd_f[i], wd_p[i]))
-        am = (_F32(m), _F32(_TWO_PI * am_f), _F32(am_p))
-
-        dips: list[tuple[float, float, float]] = []
-        if uni[6] < pr.dip_prob:
-            n_dips = 2 if uni[7] < 0.25 else 1
-            low = min(level, release_level) * (1.0 - 3.0 * pr.wander_frac)
-            floor = DIP_FLOOR_FRAC * target / low
-            for i in range(n_dips):
-                dur = span(pr.dip_duration_s, uni[8 + i])
-                lo, hi = s3 + 1.0, s4 - 1.0 - dur  # keep clear of settle and release
-                seg = (hi - lo) / n_dips
-                if seg <= 0:
-                    break
-                d0 = lo + seg * (i + uni[10 + i])
-                depth = min(span(pr.dip_depth_frac, uni[12 + i]), max(0.0, 1.0 - floor))
-                if depth > 0:
-                    dips.append((d0, dur, depth))
+        tremor, wander, am = _oscillations(pr, (tr_f, tr_a, tr_p), (wd_f, wd_a, wd_p),
+                                           (am_f, am_p))
+        dips = _dips(pr, uni, min(level, release_level), target, s3, s4)
         button = None
         if uni[14] < pr.button_prob:
             press = onset + s4 - 0.5 - 2.5 * uni[15]
-            button = (press, press + span(pr.button_duration_s, uni[16]))
+            button = (press, press + _span(pr.button_duration_s, uni[16]))
         return _Hold(
             index=index, cycle=cycle, trigger_point=tp, repetition=rep, target_n=target,
             onset=onset, edges=onset + np.array([0.0, s1, s2, s3, s4, s5]),
@@ -605,57 +579,6 @@ class Therapist:
         return pressed
 
     # ------------------------------------------------------------------ ground truth
-    def _truth(self, h: _Hold) -> HoldTruth:
-        """Compute (once) the ground truth of hold ``h`` from the model itself."""
-        if h.truth is not None:
-            return h.truth
-        thr = THRESHOLD_FRAC * h.target_n
-        e = h.edges
-
-        def grid(t0: float, t1: float) -> np.ndarray:
-            return np.linspace(t0, t1, max(2, int(math.ceil((t1 - t0) / _TRUTH_GRID_S))) + 1)
-
-        # start: first crossing on approach+ramp+settle
-        g = grid(e[0], e[3])
-        i = int(np.flatnonzero(_eval_hold(h, g) >= thr)[0])
-        fine = np.linspace(g[i - 1], g[i], _TRUTH_FINE_POINTS)
-        start = float(fine[np.flatnonzero(_eval_hold(h, fine) >= thr)[0]])
-        # end: after the last crossing on the release
-        g = grid(e[4], e[5])[:-1]
-        i = int(np.flatnonzero(_eval_hold(h, g) >= thr)[-1])
-        fine = np.linspace(g[i], g[i + 1], _TRUTH_FINE_POINTS)
-        k = int(np.flatnonzero(_eval_hold(h, fine) >= thr)[-1])
-        end = float(fine[min(k + 1, fine.size - 1)])
-        # plateau level: mean of smooth force (drift + wander, no tremor, no dips)
-        g = grid(e[3], e[4])
-        smooth = _eval_hold(h, g, tremor=False, dips=False)
-        level = float(np.trapezoid(smooth, g) / (g[-1] - g[0]))
-        # peak of the smooth force
-        g = grid(e[0], e[5])[:-1]
-        smooth = _eval_hold(h, g, tremor=False, dips=False)
-        i = int(np.argmax(smooth))
-        fine = np.linspace(g[max(i - 1, 0)], g[min(i + 1, g.size - 1)], 201)
-        peak = float(np.max(_eval_hold(h, fine, tremor=False, dips=False)))
-        h.truth = HoldTruth(
-            trigger_point=h.trigger_point,
-            repetition=h.repetition,
-            start_s=start,
-            plateau_start_s=float(e[3]),
-            release_s=float(e[4]),
-            end_s=end,
-            target_n=float(h.target_n),
-            plateau_level_n=level,
-            peak_n=peak,
-            reprs=[float(h.onset + d0 + 0.5 * dur) for d0, dur, _ in h.dips],
-            cycle=h.cycle,
-            index=h.index,
-            intended_level_n=float(h.level_n),
-            drift_n_per_s=float(h.slope_n_per_s),
-            tremor_rms_frac=float(h.tremor_rms_frac),
-            button_s=[float(v) for v in h.button] if h.button is not None else [],
-        )
-        return h.truth
-
     def cycle_holds(self, cycle: int) -> list[HoldTruth]:
         """Ground truth of every hold in pass ``cycle`` (0-based) over the dose."""
         if cycle < 0:
@@ -663,7 +586,7 @@ class Therapist:
         while len(self._cycle_starts) <= cycle:
             self._generate_cycle()
         n = self.holds_per_cycle
-        return [self._truth(h) for h in self._holds[cycle * n:(cycle + 1) * n]]
+        return [_hold_truth(h) for h in self._holds[cycle * n:(cycle + 1) * n]]
 
     def cycle_start_s(self, cycle: int) -> float:
         """Onset time of the first approach of pass ``cycle``."""
@@ -684,7 +607,7 @@ class Therapist:
         hi = int(np.searchsorted(self._onsets, t1, "left"))
         out = []
         for h in self._holds[lo:hi]:
-            tr = self._truth(h)
+            tr = _hold_truth(h)
             if tr.start_s < t1 and tr.end_s > t0:
                 out.append(tr)
         return out
@@ -728,3 +651,95 @@ class Therapist:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(self.truth_dict(until_s), fh, indent=2)
             fh.write("\n")
+
+
+def _span(r: tuple[float, float], x: float) -> float:
+    """The point a fraction ``x`` of the way through the range ``r``."""
+    return r[0] + (r[1] - r[0]) * x
+
+
+def _oscillations(pr: Profile, tremor_draws, wander_draws, am_draws) -> tuple:
+    """Tremor, slow wander and tremor amplitude modulation as float32 (gain, omega, phase)
+    triples, scaled to the profile's RMS fractions. The RMS of (1 + m sin)(sum b_i sin) is
+    sqrt(sum b_i^2 / 2) * sqrt(1 + m^2 / 2)."""
+    (tr_f, tr_a, tr_p), (wd_f, wd_a, wd_p), (am_f, am_p) = tremor_draws, wander_draws, am_draws
+    m = pr.tremor_am_depth
+    norm = math.sqrt(float(np.sum(tr_a**2)) / 2.0 * (1.0 + m * m / 2.0))
+    tr_b = tr_a * (pr.tremor_frac / norm)
+    wd_b = wd_a * (pr.wander_frac / math.sqrt(float(np.sum(wd_a**2)) / 2.0))
+    tremor = tuple(_F32(v) for i in range(3) for v in (tr_b[i], _TWO_PI * tr_f[i], tr_p[i]))
+    wander = tuple(_F32(v) for i in range(2) for v in (wd_b[i], _TWO_PI * wd_f[i], wd_p[i]))
+    return tremor, wander, (_F32(m), _F32(_TWO_PI * am_f), _F32(am_p))
+
+
+def _dips(pr: Profile, uni: np.ndarray, lowest_level: float, target: float, s3: float,
+          s4: float) -> list[tuple[float, float, float]]:
+    """Momentary losses of pressure on the plateau: (start, duration, depth fraction)."""
+    dips: list[tuple[float, float, float]] = []
+    if uni[6] >= pr.dip_prob:
+        return dips
+    n_dips = 2 if uni[7] < 0.25 else 1
+    floor = DIP_FLOOR_FRAC * target / (lowest_level * (1.0 - 3.0 * pr.wander_frac))
+    for i in range(n_dips):
+        dur = _span(pr.dip_duration_s, uni[8 + i])
+        lo, hi = s3 + 1.0, s4 - 1.0 - dur  # keep clear of settle and release
+        seg = (hi - lo) / n_dips
+        if seg <= 0:
+            break
+        d0 = lo + seg * (i + uni[10 + i])
+        depth = min(_span(pr.dip_depth_frac, uni[12 + i]), max(0.0, 1.0 - floor))
+        if depth > 0:
+            dips.append((d0, dur, depth))
+    return dips
+
+
+def _hold_truth(h: _Hold) -> HoldTruth:
+    """Compute (once) the ground truth of hold ``h`` from the model itself."""
+    if h.truth is not None:
+        return h.truth
+    thr = THRESHOLD_FRAC * h.target_n
+    e = h.edges
+
+    def grid(t0: float, t1: float) -> np.ndarray:
+        return np.linspace(t0, t1, max(2, int(math.ceil((t1 - t0) / _TRUTH_GRID_S))) + 1)
+
+    # start: first crossing on approach+ramp+settle
+    g = grid(e[0], e[3])
+    i = int(np.flatnonzero(_eval_hold(h, g) >= thr)[0])
+    fine = np.linspace(g[i - 1], g[i], _TRUTH_FINE_POINTS)
+    start = float(fine[np.flatnonzero(_eval_hold(h, fine) >= thr)[0]])
+    # end: after the last crossing on the release
+    g = grid(e[4], e[5])[:-1]
+    i = int(np.flatnonzero(_eval_hold(h, g) >= thr)[-1])
+    fine = np.linspace(g[i], g[i + 1], _TRUTH_FINE_POINTS)
+    k = int(np.flatnonzero(_eval_hold(h, fine) >= thr)[-1])
+    end = float(fine[min(k + 1, fine.size - 1)])
+    # plateau level: mean of smooth force (drift + wander, no tremor, no dips)
+    g = grid(e[3], e[4])
+    smooth = _eval_hold(h, g, tremor=False, dips=False)
+    level = float(np.trapezoid(smooth, g) / (g[-1] - g[0]))
+    # peak of the smooth force
+    g = grid(e[0], e[5])[:-1]
+    smooth = _eval_hold(h, g, tremor=False, dips=False)
+    i = int(np.argmax(smooth))
+    fine = np.linspace(g[max(i - 1, 0)], g[min(i + 1, g.size - 1)], 201)
+    peak = float(np.max(_eval_hold(h, fine, tremor=False, dips=False)))
+    h.truth = HoldTruth(
+        trigger_point=h.trigger_point,
+        repetition=h.repetition,
+        start_s=start,
+        plateau_start_s=float(e[3]),
+        release_s=float(e[4]),
+        end_s=end,
+        target_n=float(h.target_n),
+        plateau_level_n=level,
+        peak_n=peak,
+        reprs=[float(h.onset + d0 + 0.5 * dur) for d0, dur, _ in h.dips],
+        cycle=h.cycle,
+        index=h.index,
+        intended_level_n=float(h.level_n),
+        drift_n_per_s=float(h.slope_n_per_s),
+        tremor_rms_frac=float(h.tremor_rms_frac),
+        button_s=[float(v) for v in h.button] if h.button is not None else [],
+    )
+    return h.truth
