@@ -48,11 +48,11 @@ def cpu_percent(proc: subprocess.Popen, duration: float) -> float:
     return 100.0 * (c1 - c0) / (t1 - t0)
 
 
-def run_recorder(tmp: Path, rate: float, duration: float) -> dict:
+def run_recorder(tmp: Path, rate: float, duration: float, run: int) -> dict:
     from schemas.reader import open_recording
 
     sim = start_sim(tmp, rate, "palpation")
-    out = tmp / f"r{int(rate)}.h5"
+    out = tmp / f"r{int(rate)}-{run}.h5"
     try:
         rec_proc = subprocess.Popen(
             [sys.executable, "-m", "recorder.cli", "record", "--port", str(tmp / "sensor"),
@@ -72,9 +72,9 @@ def run_recorder(tmp: Path, rate: float, duration: float) -> dict:
             "crc": int(rec.link_stats[-1]["crc_errors"]), "cpu": cpu}
 
 
-def run_baseline(tmp: Path, rate: float, duration: float) -> dict:
+def run_baseline(tmp: Path, rate: float, duration: float, run: int) -> dict:
     sim = start_sim(tmp, rate, "ascii")
-    out = tmp / f"b{int(rate)}.csv"
+    out = tmp / f"b{int(rate)}-{run}.csv"
     try:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "hobby_recorder.py"), str(tmp / "sensor"),
@@ -113,10 +113,10 @@ def main() -> None:
         tmp = Path(d)
         for rate in rates:
             runs = []
-            for _ in range(repeat):
-                rec = run_recorder(tmp, rate, duration)
+            for run in range(repeat):
+                rec = run_recorder(tmp, rate, duration, run)
                 print(line("palpation record", rate, rec), flush=True)
-                base = run_baseline(tmp, rate, duration)
+                base = run_baseline(tmp, rate, duration, run)
                 print(line("readline+float+CSV", rate, base), flush=True)
                 runs.append({"recorder": rec, "baseline": base})
             by_rate.append({"rate_hz": rate, "runs": runs})
