@@ -35,7 +35,7 @@ import numpy as np
 from schemas.calibration import Calibration, CalibrationError
 from schemas.events import EVENT_DTYPE, Event
 from schemas.hdf5 import RecordingFileError, explain, open_hdf5
-from schemas.tare import Tare
+from schemas.tare import Tare, tare_starts, tared_force
 from schemas.validate import validate
 from schemas.writer import LIBVER, MAX_ATTR_BYTES
 
@@ -125,35 +125,6 @@ def _open_rw(path: Path, swmr: bool = False) -> Iterator[h5py.File]:
         raise RecordingFileError(f"cannot write {path}: {explain(exc)}") from None
 
 
-def tare_starts(
-    events: np.ndarray, host_time: h5py.Dataset | np.ndarray, block_rows: int = BLOCK_ROWS
-) -> tuple[np.ndarray, np.ndarray]:
-    """(first sample index, zero counts) of every tare event, sorted by index (file order kept
-    among equal indices, so the later event wins). Events with a non-finite value are ignored.
-    `host_time` is read in blocks and only as far as the last tare needs."""
-    n = len(host_time)
-    tares = events[(events["kind"] == b"tare") & np.isfinite(events["value"])]
-    starts = np.full(len(tares), n, dtype=np.int64)
-    pending = {}
-    for i, row in enumerate(tares):
-        index = int(row["sample_index"])
-        if index >= 0:
-            starts[i] = min(index, n)
-        else:
-            pending[i] = float(row["time"])
-    for a in range(0, n, block_rows):
-        if not pending:
-            break
-        host = host_time[a : a + block_rows]
-        for i, t in list(pending.items()):
-            hit = np.flatnonzero(host >= t)
-            if hit.size:
-                starts[i] = a + int(hit[0])
-                del pending[i]
-    order = np.argsort(starts, kind="stable")
-    return starts[order], tares["value"][order].astype(np.float64)
-
-
 def _plan(path: Path, cal: Calibration, allow_other_device: bool) -> dict[str, Any]:
     """Everything read before the file is opened for writing (read-only, so a refusal here
     leaves the file untouched)."""
@@ -197,7 +168,7 @@ def _rewrite_force(
     for a in range(0, n, block_rows):
         b = min(n, a + block_rows)
         which = np.maximum(np.searchsorted(starts, np.arange(a, b), side="right") - 1, 0)
-        force = _tared(raw[a:b], which, tares)
+        force = tared_force(raw[a:b], which, tares)
         old = data[a:b]
         both = np.isfinite(old) & np.isfinite(force)
         if both.any():
@@ -208,15 +179,6 @@ def _rewrite_force(
         "max_abs_delta_n": max_delta if math.isfinite(max_delta) else math.nan,
         "above_range": above,
     }
-
-
-def _tared(raw: np.ndarray, which: np.ndarray, tares: list[Tare]) -> np.ndarray:
-    """Force of a block whose sample i falls under tare ``which[i]``: one stretch per tare."""
-    force = np.empty(len(raw), dtype=np.float64)
-    cuts = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), len(raw)]
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        force[lo:hi] = tares[which[lo]].newtons(raw[lo:hi])
-    return force
 
 
 def _text(value: Any) -> str:

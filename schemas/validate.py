@@ -20,6 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from schemas.agreement import check_force
 from schemas.hdf5 import RecordingFileError, open_hdf5, reading
 
 SCHEMA_FILE = "recording-v1.json"
@@ -120,8 +121,9 @@ def check_lengths(f: h5py.File, path: str | Path) -> None:
             )
 
 
-def validate(path: str | Path) -> None:
-    """Raise RecordingFileError unless `path` is a complete, finalised recording of schema v1."""
+def validate(path: str | Path, *, deep: bool = False) -> None:
+    """Raise RecordingFileError unless `path` is a complete, finalised recording of schema v1;
+    ``deep`` also re-derives the force from the raw counts (``schemas.agreement``)."""
     with open_hdf5(path) as f:
         check_identity(f, path)
         with reading(path, "/"):
@@ -134,6 +136,8 @@ def validate(path: str | Path) -> None:
         with reading(path, "per-sample datasets"):
             check_lengths(f, path)
         check_data(f, path)
+        if deep:
+            check_force(f, path)
 
 
 def check_data(f: h5py.File, path: str | Path) -> None:

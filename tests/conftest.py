@@ -17,7 +17,10 @@ from firmware_bridge.sim.device import SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
 from firmware_bridge.sim.therapist import Therapist
 from recorder.session import RecordingSession, SessionOptions
+from schemas.hdf5 import RecordingFileError
+from schemas.reader import open_recording
 from schemas.session_protocol import Dose, load_preset
+from schemas.validate import validate
 
 ROOT = Path(__file__).parents[1]
 
@@ -106,6 +109,30 @@ def fast_session(out, seed=4, profile="expert"):
         server.close()
 
     return session, end
+
+
+def recordings_made(folder: Path) -> list[Path]:
+    """The finalised recordings the recorder made under ``folder`` (files with a record_start
+    event; hand-written, damaged and foreign files are left to the tests that made them)."""
+    made = []
+    for path in sorted(folder.rglob("*.h5")):
+        try:
+            validate(path)
+            events = open_recording(path).events
+        except RecordingFileError:
+            continue
+        if any(e.kind == "record_start" for e in events):
+            made.append(path)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def recordings_agree_with_themselves(tmp_path):
+    """After every test, each recording it made passes ``validate --deep``: its stored force
+    is what its raw counts, calibration and tare events say."""
+    yield
+    for path in recordings_made(tmp_path):
+        validate(path, deep=True)
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -13,6 +13,9 @@ from recorder.cli.common import CliError, print_summary
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a recording against its schema")
     p.add_argument("file", type=Path)
+    p.add_argument("--deep", action="store_true",
+                   help="also re-derive the force from the raw counts, the calibration and "
+                        "the tare events, and check that the file agrees with itself")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("info", help="summarise a recording")
@@ -32,10 +35,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from schemas.validate import validate
 
     try:
-        validate(args.file)
+        validate(args.file, deep=args.deep)
     except RecordingFileError as exc:
         raise CliError(str(exc)) from None
-    print(f"{args.file}: valid")
+    print(f"{args.file}: valid" + (" (force agrees with raw counts, calibration and tares)"
+                                   if args.deep else ""))
     return 0
 
 
