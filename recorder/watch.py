@@ -13,19 +13,59 @@ from schemas.calibration import Calibration
 from schemas.events import Event
 
 RANGE_MARGIN = 1.02  # force this far above the calibrated maximum is out of range
-DRIFT_FLOOR_N = 0.5  # a resting force beyond this (or 3 % of the band's top) is drift
-DRIFT_BAND_FRACTION = 0.03
-DRIFT_MIN_SAMPLES = 8  # fewer samples in a block say nothing about the resting force
+REST_FRACTION = 0.02  # a resting force beyond 2 % of full scale means the zero has moved
+REST_STABLE_S = 2.0  # rest is judged only after the force has been this steady this long
+STEADY_FRACTION = 0.01  # "steady": the force stays within 1 % of full scale ...
+STEADY_FLOOR_N = 0.3  # ... or this many newtons, whichever is larger
+DEFAULT_FULL_SCALE_N = 100.0  # without a calibration or a band to go by
+
+
+def full_scale_n(calibration: Calibration | None, band_high_n: float) -> float:
+    """What "full scale" means for the rest warning and the tare guard: the calibrated range,
+    else twice the top of the target band, else DEFAULT_FULL_SCALE_N."""
+    if calibration is not None:
+        return float(calibration.range["max_n"])
+    if np.isfinite(band_high_n) and band_high_n > 0:
+        return 2.0 * float(band_high_n)
+    return DEFAULT_FULL_SCALE_N
+
+
+def steady_tolerance_n(full_scale: float) -> float:
+    return max(STEADY_FLOOR_N, STEADY_FRACTION * full_scale)
+
+
+class Steadiness:
+    """How long the force has stayed within a steady tolerance (fed block by block)."""
+
+    def __init__(self) -> None:
+        self.lo = self.hi = np.nan
+        self.since = np.nan
+
+    def feed(self, force: np.ndarray, time_s: float, tolerance_n: float) -> float:
+        """Seconds the force has been steady, as of this block (ending at ``time_s``)."""
+        finite = force[np.isfinite(force)]
+        if not finite.size:
+            return 0.0
+        lo, hi = float(finite.min()), float(finite.max())
+        joined_lo, joined_hi = np.fmin(self.lo, lo), np.fmax(self.hi, hi)
+        if not joined_hi - joined_lo <= tolerance_n:
+            self.lo, self.hi, self.since = float(finite[-1]), float(finite[-1]), time_s
+        else:
+            self.lo, self.hi = joined_lo, joined_hi
+        return time_s - self.since
 
 
 class LiveWarnings:
     """Conditions a user must hear about while they last: a saturated sensor, force beyond the
-    calibrated range, a resting force that has drifted from the tare (judged only between
-    holds). Each new episode is also written to the file as a note."""
+    calibrated range, and a resting force beyond 2 % of full scale (the zero has moved). Rest
+    is judged only when no hold is in progress and the force has been steady for 2 s, so a
+    thumb on its way in is never taken for drift. Each new episode is also written to the file
+    as a note."""
 
     def __init__(self, calibration: Calibration | None) -> None:
         self.calibration = calibration
         self.now: dict[str, str] = {}  # kind -> message
+        self._steady = Steadiness()
 
     def watch(self, force: np.ndarray, flags: np.ndarray, holding: bool, band_high_n: float,
               time_s: float) -> list[Event]:
@@ -36,17 +76,62 @@ class LiveWarnings:
         cal = self.calibration
         if cal is not None and float(force.max()) > cal.range["max_n"] * RANGE_MARGIN:
             now["range"] = f"force above the calibrated range ({cal.range['max_n']:.0f} N)"
-        if holding or len(force) < DRIFT_MIN_SAMPLES:
-            if "drift" in self.now:
-                now["drift"] = self.now["drift"]
+        scale = full_scale_n(cal, band_high_n)
+        steady_s = self._steady.feed(force, time_s, steady_tolerance_n(scale))
+        if holding or steady_s < REST_STABLE_S:
+            if "zero" in self.now:  # lasts until rest can be judged again
+                now["zero"] = self.now["zero"]
         else:
             rest = float(np.median(force))
-            if abs(rest) > max(DRIFT_FLOOR_N, DRIFT_BAND_FRACTION * band_high_n):
-                now["drift"] = f"tare drift: at rest the sensor reads {rest:+.1f} N (press T)"
+            if abs(rest) > REST_FRACTION * scale:
+                now["zero"] = (f"zero moved: at rest the sensor reads {rest:+.1f} N, beyond "
+                               f"{REST_FRACTION:.0%} of full scale ({scale:.0f} N); if nothing "
+                               "is on the sensor, press T")
         began = [Event(time_s, "note", text=f"warning: {now[kind]}")
                  for kind in now.keys() - self.now.keys()]
         self.now = now
         return began
+
+
+class TareGuard:
+    """Whether a tare may be taken now. A tare zeroes the force at the present load, so one
+    taken under load makes every later force wrong by that load: it is refused while a hold is
+    in progress, while the force is unsteady, or when the force is far from the last zero. A
+    second request within ``FORCE_WINDOW_S`` of a refusal forces it (the caller records that).
+
+    Pure; the caller's thread owns it (the window's key or button)."""
+
+    FORCE_WINDOW_S = 2.0
+    FAR_FRACTION = 0.05  # beyond 5 % of full scale from the last zero is "under load"
+
+    def __init__(self) -> None:
+        self._refused_at = -np.inf
+
+    def judge(self, now_s: float, recent_n: np.ndarray, holding: bool,
+              full_scale: float) -> tuple[bool, str]:
+        """(allowed, reason): the reason a tare is refused, or why a forced one was."""
+        reason = self._reason(recent_n, holding, full_scale)
+        if not reason:
+            return True, ""
+        if now_s - self._refused_at <= self.FORCE_WINDOW_S:
+            self._refused_at = -np.inf
+            return True, reason
+        self._refused_at = now_s
+        return False, reason
+
+    def _reason(self, recent_n: np.ndarray, holding: bool, full_scale: float) -> str:
+        recent = recent_n[np.isfinite(recent_n)]
+        if holding:
+            return "a hold is in progress"
+        if not recent.size:
+            return ""
+        spread = float(recent.max() - recent.min())
+        if spread > steady_tolerance_n(full_scale):
+            return f"the force is unsteady ({spread:.1f} N in the last second)"
+        level = float(np.median(recent))
+        if abs(level) > self.FAR_FRACTION * full_scale:
+            return f"the sensor is under load ({level:+.1f} N from the last zero)"
+        return ""
 
 
 class ButtonEdges:

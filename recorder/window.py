@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -40,10 +41,11 @@ from schemas.units import newtons_per_unit
 TRACE_SECONDS = 10.0
 READOUT_SECONDS = 0.1  # the readout shows the mean of the last 100 ms: steady, yet live
 STATUS_PERIOD_S = 0.25  # the status line changes 4 times a second, not every frame
+NOTICE_S = 4.0  # how long a refused tare's reason stays on screen
 HELP = """Keys
   Space / R   pause or resume recording
   → / N       next trigger point        ← / P   previous trigger point
-  T           tare (zero at the current load)
+  T           tare (zero at the current load; refused under load, T again forces it)
   M           mark
   0–9, +      pain rating 0–9, + is 10
   B           blind trial: hide all feedback (recording goes on)
@@ -123,6 +125,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.per_unit = 1.0 / newtons_per_unit(self.unit, session.contact_area_cm2)
         self.labels = [p.label for p in protocol.points] if protocol is not None else ["hold"]
         self.clock = FrameClock()
+        self._notice: tuple[float, str] | None = None  # (when, a refused tare's reason)
         self.history: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._holds_seen = 0
         self._point_shown = -1
@@ -320,6 +323,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             text = f"ERROR: {st.error}"
         self._set("status", self.status, text)
         warnings = [*self.session.warnings, *self.session.live_warnings.values()]
+        if self._notice and time.monotonic() - self._notice[0] < NOTICE_S:
+            warnings.append(self._notice[1])
         self._set("warnings", self.warning_label, "⚠ " + "   ⚠ ".join(warnings) if warnings
                   else "")
 
@@ -340,6 +345,13 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     # ---- keys -----------------------------------------------------------------------------
 
+    def tare(self) -> None:
+        """Ask the session for a tare; a refusal is shown for a few seconds and printed."""
+        refused = self.session.tare()
+        self._notice = (time.monotonic(), refused) if refused else None
+        if refused:
+            print(f"palpation: {refused}", file=sys.stderr)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         s = self.session
         key = event.key()
@@ -352,7 +364,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         elif key in (k.Key_Left, k.Key_P):
             s.set_point(s.point_index - 1)
         elif key == k.Key_T:
-            s.tare()
+            self.tare()
         elif key == k.Key_M:
             s.add_event("marker")
         elif text.isdigit() and len(text) == 1:
@@ -387,7 +399,7 @@ class CalibrationDialog(QtWidgets.QDialog):
         layout.addWidget(self.text)
         buttons = QtWidgets.QHBoxLayout()
         tare = QtWidgets.QPushButton("Tare now (T)")
-        tare.clicked.connect(session.tare)
+        tare.clicked.connect(parent.tare)
         close = QtWidgets.QPushButton("Close")
         close.clicked.connect(self.accept)
         buttons.addWidget(tare)

@@ -164,18 +164,22 @@ class SimulatedDevice:
                                  self.zero_at(t))
         return int(round(float(raw.mean())))
 
+    def _due(self, now: float) -> np.ndarray:
+        """Grid indices of the samples taken since the last call, up to device time ``now``."""
+        last = math.floor((now - self._grid_origin) * self.rate_hz)
+        index = np.arange(self._next_index, max(self._next_index, last + 1), dtype=np.int64)
+        self._next_index = max(self._next_index, last + 1)
+        return index
+
     def frames_until(self, now: float, room_bytes: int | None = None) -> bytes:
         """Sample frames due up to device time ``now``. Frames that would overflow
         ``room_bytes`` (the free transmit buffer) are dropped but keep their sequence
         number, as firmware with a full transmit buffer does."""
         if not self.streaming:
             return b""
-        last = math.floor((now - self._grid_origin) * self.rate_hz)
-        first = self._next_index
-        if last < first:
+        index = self._due(now)
+        if not len(index):
             return b""
-        index = np.arange(first, last + 1, dtype=np.int64)
-        self._next_index = last + 1
         n = len(index)
         seq = self.seq + np.arange(n, dtype=np.int64)
         self.seq += n
@@ -216,12 +220,9 @@ class AsciiDevice(SimulatedDevice):
         return b""
 
     def frames_until(self, now: float, room_bytes: int | None = None) -> bytes:
-        last = math.floor((now - self._grid_origin) * self.rate_hz)
-        first = self._next_index
-        if last < first:
+        index = self._due(now)
+        if not len(index):
             return b""
-        index = np.arange(first, last + 1, dtype=np.int64)
-        self._next_index = last + 1
         self.counters.generated += len(index)
         t = self._grid_origin + index / self.rate_hz
         force = self.sensor.reading(self.therapist.force(self.therapist_time(t)))
