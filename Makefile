@@ -28,7 +28,7 @@ define apt_install
 endef
 
 .PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window \
-	bench-analysis bench-readme
+	bench-analysis bench-soak bench-readme
 
 $(DEMO_STAMP): pyproject.toml
 	$(call apt_install,$(QT_DEBS))
@@ -63,7 +63,7 @@ lint: $(TEST_STAMP)
 # performance section from them. QUICK=1 makes every benchmark a short smoke run.
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 
-bench: bench-decode bench-e2e bench-window bench-analysis
+bench: bench-decode bench-e2e bench-window bench-analysis bench-soak
 	$(MAKE) bench-readme
 
 bench-decode: $(TEST_STAMP)
@@ -77,6 +77,10 @@ bench-window: $(TEST_STAMP)
 
 bench-analysis: $(TEST_STAMP)
 	$(PY) bench/bench_analysis.py $(BENCH_FLAGS)
+
+# The recorder's resident memory over 10 M samples (the simulator at 100 kHz for 105 s).
+bench-soak: $(TEST_STAMP)
+	$(PY) bench/bench_soak.py $(BENCH_FLAGS)
 
 bench-readme: $(TEST_STAMP)
 	$(PY) bench/readme.py

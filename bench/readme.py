@@ -54,7 +54,7 @@ def exact_pct(done: float, expected: float) -> str:
 
 
 NAMES = {"end_to_end": "end to end", "decode": "decoding", "window": "window",
-         "analysis": "analysis"}
+         "analysis": "analysis", "soak": "memory"}
 
 
 def plural(n: float, word: str) -> str:
@@ -175,11 +175,26 @@ def analysis(r: dict[str, Any]) -> list[str]:
         + cold]
 
 
+def soak(r: dict[str, Any]) -> list[str]:
+    p, f = r["parameters"], r["figures"]
+    after = f["rss_peak_after_recording_mb"]
+    return [
+        f"Memory (`make bench-soak`): recording the simulator at {khz(p['rate_hz'])} for "
+        f"{num(p['duration_s'])} s ({num(f['samples'])} samples), the recorder's resident "
+        f"memory was {num(f['rss_at_settle_mb'])} MB {num(p['settle_s'])} s into the "
+        f"recording and at most {num(f['rss_peak_recording_mb'])} MB until it ended: "
+        f"{_one(f['growth_mb'])} MB of growth (target ≤ {num(p['target_growth_mb'])} MB)."
+        + ("" if after is None else
+           f" Once it ended, finalising the file and reading it back whole for the summary "
+           f"the command prints took it to {num(after)} MB.")]
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     """The performance section (without its markers) from every benchmark's results."""
     e2e = results["end_to_end"]
     parts = [[provenance(results)], end_to_end(e2e), decode(results["decode"]),
-             window(results["window"], e2e), analysis(results["analysis"])]
+             window(results["window"], e2e), analysis(results["analysis"]),
+             soak(results["soak"])]
     wrapped = [[line if line.startswith("|") else WRAP.fill(line) for line in p] for p in parts]
     return "\n\n".join("\n".join(p) for p in wrapped) + "\n"
 

@@ -3,6 +3,16 @@
 One producer (the serial reader thread) pushes blocks; readers peek at the newest samples
 without consuming them, as BrainFlow's ``get_current_board_data`` does. The recording never
 depends on this buffer: the writer has its own lossless queue.
+
+Size, and why memory stays flat: the window reads back at most the 10 s live trace
+(``latest``) and the current hold from its start (``since``; the longest preset hold is 60 s,
+and a finished hold is taken on the next frame), so a recording asks for ``seconds`` (120 s)
+at the device's rate. That is 17 bytes a sample, so it is capped at ``MAX_SAMPLES`` (4 M
+samples, 68 MB): at 1 kHz the ring holds the full 120 s in 2 MB; at 100 kHz it holds the last
+40 s, enough for the trace and a 20 s hold, while the start of a longer hold at such rates
+drops off the screen's curve (never off the file). The arrays are written through when they
+are allocated, so every page is resident from the start: resident memory does not creep up
+as the ring fills over the first minutes (with ``np.zeros`` the pages arrive one by one).
 """
 
 from __future__ import annotations
@@ -12,6 +22,13 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+#: The most samples a ring sized by ``RingBuffer.for_rate`` holds, whatever the rate.
+MAX_SAMPLES = 4_000_000
+#: The fewest, so that a slow or unknown rate still shows a trace.
+MIN_SAMPLES = 1000
+#: The rate assumed when the device does not say (or says less).
+MIN_RATE_HZ = 100.0
 
 
 @dataclass
@@ -29,11 +46,19 @@ class RingBuffer:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
-        self._time = np.zeros(capacity, dtype=np.float64)
-        self._force = np.zeros(capacity, dtype=np.float64)
-        self._flags = np.zeros(capacity, dtype=np.uint8)
+        # np.full writes every element, so the pages are resident now rather than one by one.
+        self._time = np.full(capacity, 0.0, dtype=np.float64)
+        self._force = np.full(capacity, 0.0, dtype=np.float64)
+        self._flags = np.full(capacity, 0, dtype=np.uint8)
         self._total = 0
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_rate(cls, seconds: float, rate_hz: float | None) -> RingBuffer:
+        """A ring for ``seconds`` at ``rate_hz`` (at least ``MIN_RATE_HZ``), holding between
+        ``MIN_SAMPLES`` and ``MAX_SAMPLES`` samples."""
+        wanted = int(seconds * max(rate_hz or 0.0, MIN_RATE_HZ))
+        return cls(min(MAX_SAMPLES, max(MIN_SAMPLES, wanted)))
 
     @property
     def total(self) -> int:

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from analysis.holds import HoldConfig, LiveHold
 from firmware_bridge.frames import DeviceInfo
 from firmware_bridge.link import SerialLink
@@ -46,7 +48,7 @@ from recorder.ring import RingBuffer
 from recorder.sinks import FileSink
 from recorder.source import NoAnswer, RateRefused, make_source
 from recorder.timeline import Timeline
-from recorder.watch import LiveWarnings
+from recorder.watch import LiveWarnings, TareGuard, full_scale_n
 from schemas.calibration import Calibration
 from schemas.events import Event, LinkStats
 from schemas.hdf5 import RecordingFileError
@@ -74,7 +76,7 @@ class SessionOptions:
     use_saved_calibration: bool = True
     lsl: bool = False  # also publish the force as a Lab Streaming Layer outlet
     auto_advance: bool = True  # next trigger point once a point's repetitions are done
-    ring_seconds: float = 120.0
+    ring_seconds: float = 120.0  # the screen's history, capped at ring.MAX_SAMPLES samples
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
     handshake_s: float = 3.0
     drain_s: float = 0.5  # the writer appends and flushes this often (crash loses < 1 s)
@@ -118,6 +120,7 @@ class RecordingSession:
         self.error: str | None = None
         self._timeline = Timeline()
         self._holds = HoldTracker(self.protocol, self.contact_area_cm2, options.auto_advance)
+        self._tare_guard = TareGuard()
         self._sink = FileSink(options.queue_limit, options.drain_s)
         self._force: ForceStage | None = None
         self._pipeline: Pipeline | None = None
@@ -177,7 +180,7 @@ class RecordingSession:
         session_start = datetime.now(UTC)
         self._t0 = time.monotonic()
         rate = self.device_info.nominal_rate_hz if self.device_info else 0.0
-        self.ring = RingBuffer(max(1000, int(self.options.ring_seconds * max(rate, 100.0))))
+        self.ring = RingBuffer.for_rate(self.options.ring_seconds, rate)
         device = {**self.source.device_attrs(), "port": self.options.port,
                   "usb_identity": self._link.usb_identity}
         self._writer = RecordingWriter(
@@ -312,9 +315,32 @@ class RecordingSession:
         now, sample = self._now(), self._timeline.samples
         self._commands.submit(lambda: self._sink.set_paused(not on, now, sample))
 
-    def tare(self) -> None:
+    def tare(self) -> str:
         """Zero the force at the current load: the device measures its zero (a gauge or an
-        ASCII device: the latest readings); the tare event records the counts."""
+        ASCII device: the latest readings); the tare event records the counts. A tare under
+        load would make every later force wrong by that load, so one asked for during a hold,
+        on an unsteady force or far from the last zero is refused: the reason is returned (and
+        noted in the file); asking again within 2 s forces it, noted as forced. Returns "" when
+        the tare was taken."""
+        allowed, reason = self._tare_guard.judge(
+            time.monotonic(), self._recent_force(), self.live_hold is not None,
+            full_scale_n(self.calibration, self.band_n()[1]))
+        if not allowed:
+            self.add_event("note", text=f"tare refused: {reason}")
+            return f"tare refused: {reason}; press T again within 2 s to force it"
+        if reason:
+            self.add_event("note", text=f"tare forced: {reason}")
+        self._take_tare()
+        return ""
+
+    def _recent_force(self):
+        """About the last second of force, from the ring buffer the window reads too."""
+        if self.ring is None:
+            return np.empty(0)
+        rate = self.device_info.nominal_rate_hz if self.device_info else 0.0
+        return self.ring.latest(max(8, int(rate) if rate > 0 else 50)).force
+
+    def _take_tare(self) -> None:
         if self.source.tares_itself:
             if self._link is not None:
                 self.source.tare(self._link)

@@ -53,6 +53,9 @@ except ImportError:  # Windows has no RLIMIT_FSIZE
 
 LIBVER = ("v110", "v110")  # SWMR needs v110; the upper bound keeps files readable by HDF5 1.10+
 SAMPLE_CHUNK_BYTES = 64 * 1024
+# Chunk cache per dataset: an append-only writer needs only the open, partial chunk. HDF5 2.0's
+# default (8 MiB a dataset) fills with written chunks: +56 MB over the first 1 M samples.
+WRITER_CHUNK_CACHE_BYTES = 2 * SAMPLE_CHUNK_BYTES
 TABLE_CHUNK_BYTES = 16 * 1024
 HEADROOM_BYTES = 640 * 1024  # one flush of new chunks (7 x 64 KiB, tables) + finalising
 MAX_ATTR_BYTES = 16 * 1024
@@ -111,7 +114,7 @@ class RecordingWriter:
         if shutil.disk_usage(self.path.parent).free < HEADROOM_BYTES:
             raise RecordingFileError(f"cannot create {self.path}: disk full")
         try:
-            self._f = h5py.File(self.path, "x", libver=LIBVER)
+            self._f = h5py.File(self.path, "x", libver=LIBVER, rdcc_nbytes=WRITER_CHUNK_CACHE_BYTES)
         except FileExistsError:
             raise RecordingFileError(taken) from None
         except OSError as exc:

@@ -1,10 +1,12 @@
-"""The screen's ring buffer: wrap-around, oversize pushes, peeking without consuming."""
+"""The screen's ring buffer: wrap-around, oversize pushes, peeking without consuming, its size
+per rate and its memory reserved up front."""
 
 import threading
 
 import numpy as np
+import psutil
 
-from recorder.ring import RingBuffer
+from recorder.ring import MAX_SAMPLES, MIN_SAMPLES, RingBuffer
 
 
 def push(ring, a, b):
@@ -54,3 +56,25 @@ def test_concurrent_reader_sees_consistent_blocks():
     done.set()
     th.join(10)
     assert not bad
+
+
+def test_for_rate_holds_the_seconds_asked_between_the_floor_and_the_cap():
+    assert RingBuffer.for_rate(120.0, 1000.0).capacity == 120_000
+    assert RingBuffer.for_rate(120.0, None).capacity == 12_000  # unknown rate: 100 Hz
+    assert RingBuffer.for_rate(1.0, 10.0).capacity == MIN_SAMPLES
+    assert RingBuffer.for_rate(120.0, 100_000.0).capacity == MAX_SAMPLES < 12_000_000
+
+
+def test_memory_is_resident_from_allocation_not_as_the_ring_fills():
+    """The pages are touched when the ring is made, so resident memory does not grow while
+    it fills (zero-filled pages from np.zeros would only arrive as samples are written)."""
+    me = psutil.Process()
+    before = me.memory_info().rss
+    ring = RingBuffer(2_000_000)
+    allocated = me.memory_info().rss
+    for a in range(0, 2_000_000, 10_000):
+        push(ring, a, a + 10_000)
+    filled = me.memory_info().rss
+    size = 2_000_000 * (8 + 8 + 1)
+    assert allocated - before >= 0.9 * size
+    assert filled - allocated < 0.1 * size
