@@ -40,6 +40,9 @@ def check_force(f: h5py.File, path: str | Path) -> None:
             if record else None
     except CalibrationError as exc:
         raise RecordingFileError(str(exc)) from None
+    if calibration is None and not len(coefficients):
+        raise RecordingFileError(f"{path}: /calibration: no coefficients to re-derive the "
+                                 "force from")
     with reading(path, HOST):
         starts, zeros = tare_starts(events, f[HOST])
     tares = [_tare(z, calibration, coefficients) for z in zeros]

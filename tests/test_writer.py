@@ -22,6 +22,8 @@ from schemas.recover import recover
 from schemas.validate import validate
 from schemas.writer import RecordingWriter
 
+pytestmark = pytest.mark.hand_made_force  # the writer is given force columns by hand
+
 ROOT = Path(__file__).parents[1]
 TESTS = Path(__file__).parent
 
