@@ -1,10 +1,11 @@
 """The live pipeline: what happens to each chunk a source decodes, on the link's reader thread.
 
-source readings → timeline (sequence, device clock → session seconds, lost frames) → force
-(tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button and
-hold events (with the hold rows), live warnings, and the file sink, which also gets a clock
-pair and a row of link counters about every second. While the recording is paused the file
-gets events only.
+source readings → timeline (sequence, fitted device clock → session seconds, lost frames) →
+force (tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button
+and hold events (with the hold rows), live warnings, and the file sink, which also gets the
+timeline's clock pairs (its least-delay clock observation of each second of device time) and a
+row of link counters about every second. While the recording is paused the file gets events
+only (the clock pairs of the pause follow when it ends).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from recorder.timeline import Placed, Timeline
 from recorder.watch import ButtonEdges, LiveWarnings
 from schemas.events import Event, LinkStats
 
-PERIODIC_S = 1.0  # a clock pair and a link_stats row this often
+PERIODIC_S = 1.0  # a link_stats row this often
 
 
 class Pipeline:
@@ -103,9 +104,10 @@ class Pipeline:
                                 host_time=np.full(n, host), flags=flags.astype(np.uint8)),
                         host, placed.first)
         self.last_host = host
+        for pair_host, tick_us in self.timeline.take_pairs():
+            self.sink.put(ClockPair(pair_host, tick_us))
         if host - self._last_periodic >= PERIODIC_S:
             self._last_periodic = host
-            self.sink.put(ClockPair(host, int(placed.tick_us[-1])))
             self.sink.put(self.link_stats())
 
 

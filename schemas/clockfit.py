@@ -98,15 +98,23 @@ class ClockFitter:
         self._current_bin = -math.inf
         self._fit: ClockFit | None = None
 
-    def reset(self) -> None:
+    def reset(self) -> tuple[float, float] | None:
+        """Start a new epoch. Returns the open bin's least-delay observation (device s,
+        host s), final now that no later one can replace it, or None if there is none."""
+        last = self._current
         self._bins.clear()
         self._current, self._current_bin, self._fit = None, -math.inf, None
+        return last
 
-    def observe(self, device_s: float, host_s: float) -> None:
-        """One read: the device time of its newest sample and the host time it arrived."""
+    def observe(self, device_s: float, host_s: float) -> tuple[float, float] | None:
+        """One read: the device time of its newest sample and the host time it arrived.
+        Returns the least-delay observation of the bin this one closes (final from now on:
+        what the file stores, one per ``bin_s``), or None while the bin stays open."""
         b = math.floor(device_s / self.bin_s)
+        closed = None
         if b != self._current_bin and self._current is not None:
-            self._bins.append(self._current)
+            closed = self._current
+            self._bins.append(closed)
             self._current = None
             self._fit = None
         self._current_bin = b
@@ -114,6 +122,7 @@ class ClockFitter:
             self._current = (device_s, host_s)
             if len(self._bins) < 2:
                 self._fit = None  # early on, every better observation counts at once
+        return closed
 
     def fit(self) -> ClockFit:
         """The current mapping; ValueError before the first observation."""
