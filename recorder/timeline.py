@@ -6,7 +6,10 @@ clock is mapped to session seconds by a fit, not an anchor (``schemas.clockfit``
 is an observation (the device time of its newest sample, the session time it arrived), and
 the block is stamped with the fit of host time on device time that runs under all of them (the
 lower envelope: arrival is never before the sample was taken), which follows the device
-clock's drift. A device restart begins a new epoch and a new fit. A gauge has neither number
+clock's drift. A device restart begins a new epoch and a new fit. Each block comes with the
+events the file keeps of this: ``device_restart`` at the first sample of a new epoch, so that
+``palpation refit`` finds the epochs, and ``clock_fit`` at the first sample stamped with a
+refreshed fit, so that the file tells which mapping each sample got. A gauge has neither number
 nor clock: its readings are numbered as they arrive and stamped with the host time of the read.
 
 Pure: no threads, no I/O; fed by the link's reader thread.
@@ -14,6 +17,8 @@ Pure: no threads, no I/O; fed by the link's reader thread.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -21,7 +26,8 @@ import numpy as np
 
 from firmware_bridge.continuity import ContinuityTracker, Gap
 from recorder.source import Readings
-from schemas.clockfit import ClockFitter
+from schemas.clockfit import ClockFit, ClockFitter
+from schemas.events import Event
 
 CATCH_UP = 0.5  # after the fit moved back, timestamps run at this fraction of speed to meet it
 
@@ -35,6 +41,7 @@ class Placed:
     sequence: np.ndarray  # int64, unwrapped
     first: int  # index in the recording of the block's first sample
     gaps: list[Gap] = field(default_factory=list)  # frames lost before samples of the block
+    events: list[Event] = field(default_factory=list)  # device_restart and clock_fit
 
 
 class Timeline:
@@ -43,9 +50,11 @@ class Timeline:
     def __init__(self) -> None:
         self.continuity = ContinuityTracker()
         self.samples = 0  # samples placed so far
-        self.clock = ClockFitter()  # this device epoch's fit (bins of 1 s of device time)
+        self.clock = ClockFitter()  # this device epoch's fit (see schemas.clockfit.BIN_S)
         self._last: tuple[float, float] | None = None  # this epoch's last (timestamp, device s)
         self._pairs: list[tuple[float, int]] = []  # final clock pairs not yet taken
+        self._second: tuple[int, tuple[float, float]] | None = None  # its best observation
+        self._fit: ClockFit | None = None  # the fit the last block was stamped with
 
     @property
     def nominal_rate_hz(self) -> float:
@@ -65,8 +74,9 @@ class Timeline:
             return Placed(np.full(n, host), np.full(n, round(host * 1e6), dtype=np.int64),
                           np.arange(first, first + n, dtype=np.int64), first)
         un = self.continuity.feed(readings.seq, readings.tick_us)
-        return Placed(self._session_times(un.tick_us, un.restarts, host), un.tick_us,
-                      un.sequence, first, un.gaps)
+        placed = Placed(np.empty(n), un.tick_us, un.sequence, first, un.gaps)
+        self._stamp(placed, un.restarts, host)
+        return placed
 
     def take_pairs(self) -> list[tuple[float, int]]:
         """The clock observations with the least delay, one per second of device time, as
@@ -75,33 +85,71 @@ class Timeline:
         pairs, self._pairs = self._pairs, []
         return pairs
 
-    def _session_times(self, tick_us: np.ndarray, restarts: list[int],
-                       host: float) -> np.ndarray:
-        """The device clock through the current fit, a new fit at each device epoch.
+    def finish(self) -> list[tuple[float, int]]:
+        """The recording ends: ``take_pairs`` with the open second's pair too, final now that
+        no later read can replace it (so the file keeps the pairs of the last second)."""
+        self._keep(self.clock.reset())
+        self._close_second()
+        self._last, self._fit = None, None
+        return self.take_pairs()
+
+    def _stamp(self, placed: Placed, restarts: list[int], host: float) -> None:
+        """Fill ``placed.timestamps``: the device clock through the current fit, a new fit at
+        each device epoch; the events of restarts and refreshed fits go to ``placed.events``.
 
         A refit can move the line back (by a fraction of a millisecond once the fit has a few
         seconds, by up to a read's latency in the first second). Timestamps never step back:
         from the last one given in the epoch they run on at CATCH_UP of the fitted speed
         until they meet the new line (after twice the step of device time), so they keep
         increasing within an epoch."""
-        out = np.empty(len(tick_us))
-        for a, b in pairwise([0, *restarts, len(tick_us)]):
+        out = placed.timestamps
+        for a, b in pairwise([0, *restarts, len(out)]):
             if a == b:
                 continue
             if a in restarts:
                 self._keep(self.clock.reset())
-                self._last = None
-            device_s = tick_us[a:b] / 1e6
+                self._close_second()
+                self._last, self._fit = None, None
+            device_s = placed.tick_us[a:b] / 1e6
             self._keep(self.clock.observe(float(device_s[-1]), host))
+            if self._second is not None and math.floor(device_s[-1]) > self._second[0]:
+                self._close_second()
             fit = self.clock.fit()
             out[a:b] = fit.host_time(device_s)
             if self._last is not None:
                 last_t, last_d = self._last
                 out[a:b] = np.maximum(out[a:b], last_t + CATCH_UP * fit.rate * (device_s - last_d))
             self._last = (float(out[b - 1]), float(device_s[-1]))
-        return out
+            if a in restarts:
+                placed.events.append(Event(float(out[a]), "device_restart",
+                                           value=float(placed.tick_us[a]),
+                                           sample_index=placed.first + a))
+            if fit != self._fit:
+                self._fit = fit
+                placed.events.append(fit_event(fit, float(out[a]), placed.first + a))
 
     def _keep(self, pair: tuple[float, float] | None) -> None:
-        """A final (device s, host s) observation of the fitter, kept for ``take_pairs``."""
-        if pair is not None:
-            self._pairs.append((pair[1], round(pair[0] * 1e6)))
+        """A final (device s, host s) observation of the fitter: the least-delayed of each
+        second of device time becomes a clock pair (the fit itself uses finer bins)."""
+        if pair is None:
+            return
+        second = math.floor(pair[0])
+        if self._second is not None and self._second[0] != second:
+            self._close_second()
+        if self._second is None or pair[1] - pair[0] < self._second[1][1] - self._second[1][0]:
+            self._second = (second, pair)
+
+    def _close_second(self) -> None:
+        """The held second's best observation is final: out as a pair for ``take_pairs``."""
+        if self._second is not None:
+            device_s, host_s = self._second[1]
+            self._pairs.append((host_s, round(device_s * 1e6)))
+            self._second = None
+
+
+def fit_event(fit: ClockFit, time_s: float, sample_index: int) -> Event:
+    """The ``clock_fit`` event of a fit first applied to sample ``sample_index``: value the
+    drift in ppm, text the mapping as JSON (host s = offset_s + rate * device_tick_us / 1e6)."""
+    text = json.dumps({"offset_s": fit.offset_s, "rate": fit.rate, "from_sample": sample_index},
+                      separators=(",", ":"))
+    return Event(time_s, "clock_fit", value=fit.drift_ppm, text=text, sample_index=sample_index)

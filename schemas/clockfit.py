@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+BIN_S = 0.25  # observations are thinned to the least-delayed one per this much device time
 MAX_RATE_ERROR = 0.02  # a device clock further off than 2 % is taken as a fitting accident
 
 
@@ -89,7 +90,7 @@ class ClockFitter:
     Not thread-safe: the reader thread owns it. ``reset`` starts a new epoch (the device
     restarted, so its clock began again)."""
 
-    def __init__(self, bin_s: float = 1.0, window_s: float = 600.0,
+    def __init__(self, bin_s: float = BIN_S, window_s: float = 600.0,
                  min_span_s: float = 2.0) -> None:
         self.bin_s = bin_s
         self.min_span_s = min_span_s

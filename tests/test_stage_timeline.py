@@ -3,6 +3,8 @@ seconds, with the clock pairs the file keeps."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,36 @@ def test_a_device_restart_starts_a_new_fit_and_closes_the_old_epochs_pair():
     assert after.timestamps == pytest.approx([29.999, 30.0], abs=1e-12)
     assert (np.diff(np.concatenate([[1], after.sequence])) >= 1).all()
     assert tl.take_pairs() == [(1.0, 1_001_000)]
+    # the file marks the new epoch at its first sample, for palpation refit
+    assert [(e.kind, e.sample_index) for e in after.events] == [("device_restart", 2),
+                                                                ("clock_fit", 2)]
+    assert after.events[0].time == pytest.approx(29.999, abs=1e-12)
+    assert after.events[0].value == after.tick_us[0] == 1_001_001  # where the epoch begins
+    assert json.loads(after.events[1].text)["offset_s"] == pytest.approx(30.0 - 1.002001)
+
+
+def test_a_clock_fit_event_marks_the_first_sample_stamped_with_each_refreshed_fit():
+    tl = Timeline()
+    a = tl.place(device_block([0, 1], [0, 1_000]), host=1.005)
+    b = tl.place(device_block([2, 3], [2_000, 3_000]), host=1.0051)  # less delay: a new fit
+    c = tl.place(device_block([4, 5], [4_000, 5_000]), host=1.020)  # more delay: the same fit
+    assert [(e.kind, e.sample_index, e.time) for e in a.events] == [("clock_fit", 0, 1.004)]
+    (refreshed,) = b.events
+    assert (refreshed.kind, refreshed.sample_index, refreshed.value) == ("clock_fit", 2, 0.0)
+    assert refreshed.time == b.timestamps[0]  # where it was first applied (catching up)
+    fit = json.loads(refreshed.text)
+    assert fit == {"offset_s": pytest.approx(1.0021, abs=1e-12), "rate": 1.0, "from_sample": 2}
+    assert len(refreshed.to_row()[4]) == len(refreshed.text)  # not cut to the file's 120 bytes
+    assert c.events == []
+
+
+def test_finish_gives_the_open_seconds_pair_too():
+    tl = Timeline()
+    tl.place(device_block([0], [1_000]), host=10.0030)
+    tl.place(device_block([1], [400_000]), host=10.4005)
+    assert tl.take_pairs() == []  # second 0 is still open
+    assert tl.finish() == [(10.4005, 400_000)]
+    assert tl.take_pairs() == []
 
 
 def test_gauge_readings_are_numbered_on_arrival_and_stamped_with_the_host_time():

@@ -1,5 +1,5 @@
-"""``palpation validate``, ``info`` and ``recover``: one recording file checked, summarised
-or made whole."""
+"""``palpation validate``, ``info``, ``recover`` and ``refit``: one recording file checked,
+summarised, made whole or given the best fit of its device clock."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "finalised file; the original is kept as NAME.orig.h5.")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("refit", help="refit the device clock from the stored clock pairs",
+                       description="Rewrite the timestamps of a finalised recording in place "
+                                   "with each device epoch's fit of all its clock pairs (the "
+                                   "live fit knew only the seconds before each sample).")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_refit)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -67,4 +74,20 @@ def cmd_recover(args: argparse.Namespace) -> int:
     except RecordingFileError as exc:
         raise CliError(str(exc)) from None
     print(f"recovered {out} (original kept as {args.file.with_suffix('.orig.h5')})")
+    return 0
+
+
+def cmd_refit(args: argparse.Namespace) -> int:
+    from schemas.hdf5 import RecordingFileError
+    from schemas.refit import refit
+
+    try:
+        result = refit(args.file)
+    except RecordingFileError as exc:
+        raise CliError(str(exc)) from None
+    for e in result["epochs"]:
+        print(f"epoch from sample {e['first_sample']}: {e['pairs']} clock pairs, drift "
+              f"{e['drift_ppm']:+.1f} ppm")
+    print(f"refitted {args.file}: {result['samples']} timestamps, largest change "
+          f"{result['max_abs_change_s'] * 1e3:.3f} ms")
     return 0
