@@ -3,9 +3,10 @@
 source readings → timeline (sequence, fitted device clock → session seconds, lost frames) →
 force (tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button
 and hold events (with the hold rows), live warnings, and the file sink, which also gets the
-timeline's clock pairs (its least-delay clock observation of each second of device time) and a
-row of link counters about every second. While the recording is paused the file gets events
-only (the clock pairs of the pause follow when it ends).
+timeline's clock pairs (its least-delay clock observation of each second of device time), its
+device_restart and clock_fit events, and a row of link counters about every second. While
+the recording is paused the file gets events only (the clock pairs of the pause follow when it
+ends, or at stop).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from firmware_bridge.frames import CMD_TARE, Ack, DeviceInfo
-from firmware_bridge.gauges import GaugeError
+from firmware_bridge.gauges import GaugeError, GaugeNotice
 from recorder.force import ForceStage
 from recorder.hold_tracker import HoldTracker
 from recorder.lsl import ForceOutlet
@@ -62,13 +63,16 @@ class Pipeline:
         placed = self.timeline.place(readings, host)
         force = self.force.newtons(readings.raw)
         self._deliver(force, placed, readings, host)
+        for event in placed.events:
+            self.sink.put(event)
         for gap in placed.gaps:
             self.sink.put(Event(float(placed.timestamps[gap.index]), "gap", value=gap.missing,
                                 sample_index=placed.first + gap.index))
 
     def _messages(self, messages: list, host: float) -> None:
-        """A device's identity after a reconnect, its tare answers, a gauge's error replies.
-        A tare applies to the samples of the chunk that brought it."""
+        """A device's identity after a reconnect, its tare answers, a gauge's error replies
+        and notices (mode, judgement, overload, fallbacks). A tare applies to the samples of
+        the chunk that brought it."""
         for msg in messages:
             if isinstance(msg, DeviceInfo):
                 self.sink.put(Event(host, "device_info",
@@ -79,6 +83,8 @@ class Pipeline:
                                     text="counts at zero load"))
             elif isinstance(msg, GaugeError):
                 self.sink.put(Event(host, "note", text=f"gauge error {msg.code}: {msg.message}"))
+            elif isinstance(msg, GaugeNotice):
+                self.sink.put(Event(host, "note", text=f"gauge: {msg.text}"))
 
     def _deliver(self, force: np.ndarray, placed: Placed, readings: Readings,
                  host: float) -> None:

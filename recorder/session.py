@@ -38,14 +38,14 @@ import numpy as np
 
 from analysis.holds import HoldConfig, LiveHold
 from firmware_bridge.frames import DeviceInfo
-from firmware_bridge.link import SerialLink
+from firmware_bridge.link import BATCH_S, SerialLink
 from recorder import __version__
 from recorder.force import ForceStage, choose_calibration, starting_tare
 from recorder.hold_tracker import HoldTracker, PointHold
 from recorder.lsl import ForceOutlet
 from recorder.pipeline import CommandQueue, Pipeline
 from recorder.ring import RingBuffer
-from recorder.sinks import FileSink
+from recorder.sinks import ClockPair, FileSink
 from recorder.source import NoAnswer, RateRefused, make_source
 from recorder.timeline import Timeline
 from recorder.watch import LiveWarnings, TareGuard, full_scale_n
@@ -67,6 +67,7 @@ class SessionOptions:
     device: str = "palpation"  # protocol v1, or a gauge driver: ascii, mark10, imada, wagner
     baudrate: int | None = None  # default: the driver's (a gauge's documented rate), else 921600
     ascii_unit: str = "N"
+    gauge: dict = field(default_factory=dict)  # driver options (firmware_bridge.gauges)
     rate_hz: float | None = None
     metadata: dict = field(default_factory=dict)
     protocol: SessionProtocol | None = None
@@ -80,6 +81,10 @@ class SessionOptions:
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
     handshake_s: float = 3.0
     drain_s: float = 0.5  # the writer appends and flushes this often (crash loses < 1 s)
+    # how long the link lets data gather between reads: 0 (read as bytes arrive) while a
+    # window shows the samples, else batched so that headless reading costs little CPU
+    read_batch_s: float = BATCH_S
+    flow: str = "none"  # serial flow control: none, rtscts or xonxoff
 
 
 @dataclass
@@ -106,7 +111,7 @@ class RecordingSession:
 
     def __init__(self, options: SessionOptions) -> None:
         self.options = options
-        self.source = make_source(options.device, options.ascii_unit)
+        self.source = make_source(options.device, options.ascii_unit, **options.gauge)
         self.protocol = options.protocol
         area = options.contact_area_cm2
         if not area > 0 and self.protocol is not None:
@@ -137,7 +142,9 @@ class RecordingSession:
     def start(self) -> None:
         """Open the port, identify the device, create the file, start streaming."""
         baud = self.options.baudrate or self.source.baudrate
-        self._link = SerialLink(self.options.port, self, baudrate=baud)
+        self._link = SerialLink(self.options.port, self, baudrate=baud, flow=self.options.flow,
+                                batch_s=0.0 if self.source.prompt_reads
+                                else self.options.read_batch_s)
         self._link.start()
         try:
             self._connect()
@@ -194,9 +201,10 @@ class RecordingSession:
             self._sink.put(Event(0.0, "note", text=f"warning: {warning}"))
 
     def stop(self) -> dict:
-        """Stop streaming, drain the queue into the file and finalise it; returns the
-        file's summary (``schemas.events.Summary`` fields, what ``palpation info`` shows).
-        Safe to call after a failure (what was written stays readable), and twice."""
+        """Stop streaming, drain the queue into the file (the clock pairs not yet written
+        too: the last second's and a pause's) and finalise it; returns the file's summary
+        (``schemas.events.Summary`` fields, what ``palpation info`` shows). Safe to call
+        after a failure (what was written stays readable), and twice."""
         if self._summary is not None:
             return self._summary
         self._recording = False
@@ -205,6 +213,9 @@ class RecordingSession:
             self._link.stop()
         if self._writer is None:
             return {}
+        with self._commands.lock:  # the reader thread has ended; nothing else holds it long
+            for pair_host, tick_us in self._timeline.finish():
+                self._sink.put(ClockPair(pair_host, tick_us))
         self._sink.put(Event(self._now(), "record_stop"))
         self._sink.put(self._link_stats())
         self._sink.close()

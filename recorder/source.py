@@ -20,22 +20,35 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from firmware_bridge.asciilines import ACCEPTED_FORMATS
+from firmware_bridge.continuity import SEQ_MOD, TICK_MOD
 from firmware_bridge.frames import (
     CMD_IDENTIFY,
     CMD_SET_RATE,
     CMD_START,
     CMD_STOP,
     CMD_TARE,
+    FLAG_SATURATED,
     Ack,
     DeviceInfo,
     FrameDecoder,
     encode_command,
 )
-from firmware_bridge.gauges import GaugeDriver, GaugeError, make_driver
+from firmware_bridge.gauges import (
+    SILENCE_S,
+    GaugeDriver,
+    GaugeError,
+    GaugeNotice,
+    GaugeReadings,
+    make_driver,
+)
 from firmware_bridge.link import SerialLink
 
 GAUGE_COUNTS_PER_NEWTON = 1000.0  # gauges and ASCII lines: raw counts are millinewtons
 UNANSWERED_POLL_S = 1.0  # a query unanswered this long is given up (gauge off or replugging)
+BOOT_S = 2.0  # an Arduino resets when the port opens: silence this long is its boot
+NO_PARSE_S = 2.0  # lines arrive but none is a reading this long after the first: stop
+RESYNC_US = 0.5e6  # a gauge's ticks this far behind the host restart from the host clock
 
 
 class NoAnswer(Exception):
@@ -54,7 +67,7 @@ class Readings:
     flags: np.ndarray  # uint8, protocol-v1 FLAG_* bits (0 for gauges)
     seq: np.ndarray | None = None  # device sequence numbers; None: numbered on arrival
     tick_us: np.ndarray | None = None  # device clock; None: stamped with the host clock
-    messages: list[DeviceInfo | Ack | GaugeError] = field(default_factory=list)
+    messages: list[DeviceInfo | Ack | GaugeError | GaugeNotice] = field(default_factory=list)
 
 
 class DeviceSource:
@@ -63,6 +76,7 @@ class DeviceSource:
     link_name = "palpation-v1"
     baudrate = 921600
     tares_itself = True  # a tare is a command; the device answers with its zero counts
+    prompt_reads = False  # reads may be batched (the device streams)
 
     def __init__(self) -> None:
         self.decoder = FrameDecoder()
@@ -151,9 +165,21 @@ class DeviceSource:
                 return msg
 
 
+class NoReadings(ValueError):
+    """A gauge or sketch sent nothing that parses as a reading; one message for the user."""
+
+
 class GaugeSource:
     """A commercial gauge or an ASCII line device, through its driver
-    (firmware_bridge.gauges); a polled gauge gets a poller thread while it streams."""
+    (firmware_bridge.gauges). ``connect`` sends the set-up and waits for a first reading
+    (readings until ``start`` are kept, not lost); while recording one thread polls a polled
+    gauge and watches for silence: no reading for ``SILENCE_S`` with the port open sends the
+    set-up again (a Wagner FDIX power-cycled behind an RS-232 adapter forgets ``CB``).
+
+    Timestamps: lines with the device's clock (``--ascii-time``) carry it as the device tick;
+    a streaming gauge of known rate gets ticks spaced by its period, so readings that arrive
+    together are not all stamped with one host time; otherwise readings get the host time.
+    Overload sets FLAG_SATURATED; errors and notices are messages."""
 
     info = None
     tares_itself = False  # tared on the host, from the latest readings
@@ -164,27 +190,115 @@ class GaugeSource:
         self.link_name = driver.name
         self.baudrate = driver.baudrate
         self._halt = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
+        self._link: SerialLink | None = None
+        self._lock = threading.Lock()
+        self._held: list[Readings] | None = None  # readings between connect and start
+        self._released: list[Readings] = []  # held readings, for the first feed after start
+        self._asked = 0.0
+        self._notes: list[GaugeNotice] = []  # from the watchdog, for the next feed
+        self._last_reading = time.monotonic()
+        self._first = threading.Event()
+        self._seq = 0
+        self._last_tick: float | None = None
 
     @property
     def garbage_bytes(self) -> int:
         return self.driver.garbage_bytes
 
+    @property
+    def prompt_reads(self) -> bool:
+        """A polled gauge's reply must be read as it arrives: the next query waits for it."""
+        return self.driver.poll_interval_s is not None
+
     def feed(self, data: bytes) -> Readings:
         readings = self.driver.feed(data)
-        n = len(readings.force_n)
+        commands = self.driver.take_commands()
+        if commands and self._link is not None:
+            self._link.write(commands)
+        n = len(readings)
+        if n:
+            self._last_reading = time.monotonic()
+            self._first.set()
         raw = np.round(readings.force_n * GAUGE_COUNTS_PER_NEWTON).astype(np.int32)
-        return Readings(raw, np.zeros(n, np.uint8), messages=list(readings.errors))
+        flags = np.zeros(n, np.uint8)
+        if readings.overload is not None:
+            flags[readings.overload] = FLAG_SATURATED
+        seq, tick = self._stamps(readings)
+        with self._lock:
+            notes, self._notes = self._notes, []
+            out = Readings(raw, flags, seq, tick,
+                           messages=[*readings.errors, *notes, *readings.notices])
+            if self._held is not None:
+                self._held.append(out)
+                return Readings(np.zeros(0, np.int32), np.zeros(0, np.uint8))
+            if self._released:
+                out, self._released = _concat([*self._released, out]), []
+        return out
+
+    def _stamps(self, readings: GaugeReadings) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(sequence, device tick µs), both wrapped as a device's, or (None, None)."""
+        n = len(readings)
+        if readings.device_us is not None:
+            ticks = np.round(readings.device_us).astype(np.int64)
+        elif self.driver.rate_hz and n:
+            period = 1e6 / self.driver.rate_hz
+            now = time.monotonic() * 1e6
+            if self._last_tick is None or now - (self._last_tick + n * period) > RESYNC_US:
+                self._last_tick = now - n * period  # the first, or after a silence
+            ticks = np.round(self._last_tick + period * np.arange(1, n + 1)).astype(np.int64)
+            self._last_tick += n * period
+        else:
+            return None, None
+        seq = (self._seq + np.arange(n, dtype=np.int64)) % SEQ_MOD
+        self._seq += n
+        return seq, ticks % TICK_MOD
 
     def connect(self, link: SerialLink, timeout_s: float, rate_hz: float | None) -> None:
-        """Put the gauge in its streaming mode, if it has one; there is no handshake."""
+        """Send the set-up and wait for a first reading (NoReadings if none comes)."""
+        self._link = link
+        with self._lock:
+            self._held = []
         link.write(self.driver.start())
+        self._await_first_reading(link)
+
+    def _await_first_reading(self, link: SerialLink) -> None:
+        """A board that resets when the port opens (an Arduino) prints nothing for up to
+        BOOT_S, then maybe a banner: after the first line, NO_PARSE_S for a reading."""
+        driver = self.driver
+        opened = time.monotonic()
+        first_line: float | None = None
+        while not self._first.wait(0.05):
+            now = time.monotonic()
+            if first_line is None and driver.lines:
+                first_line = now
+            if first_line is None and now - opened > BOOT_S + NO_PARSE_S:
+                raise NoReadings(f"{link.path}: nothing received in {BOOT_S + NO_PARSE_S:g} s "
+                                 f"at {link.baudrate} baud ({_device_hint(driver)})")
+            if first_line is not None and now - first_line > NO_PARSE_S:
+                raise NoReadings(_no_parse_message(link.path, driver))
+            self._ask(link)
+
+    def _ask(self, link: SerialLink) -> None:
+        """One poll of a polled gauge, unless a query is pending (given up after
+        UNANSWERED_POLL_S)."""
+        driver = self.driver
+        if not driver.poll_interval_s:
+            return
+        now = time.monotonic()
+        if driver.pending_replies >= driver.max_pending and now - self._asked > UNANSWERED_POLL_S:
+            driver.reset()
+        if driver.pending_replies < driver.max_pending and link.write(driver.poll()):
+            self._asked = now
 
     def start(self, link: SerialLink) -> None:
-        if self.driver.poll_interval_s:
-            self._poller = threading.Thread(target=self._poll, args=(link,),
-                                            name="gauge-poller", daemon=True)
-            self._poller.start()
+        """Release the readings held since ``connect``; poll and watch from a thread."""
+        with self._lock:
+            self._released, self._held = self._held or [], None
+        self._last_reading = time.monotonic()
+        self._thread = threading.Thread(target=self._run, args=(link,), name="gauge-poller",
+                                        daemon=True)
+        self._thread.start()
 
     def restart(self, link: SerialLink) -> None:
         """After a reconnect: a gauge may have lost its streaming mode with its power."""
@@ -194,29 +308,66 @@ class GaugeSource:
     def stop(self, link: SerialLink) -> None:
         self._halt.set()
         link.write(self.driver.stop())
-        if self._poller is not None:
-            self._poller.join(2.0)
+        if self._thread is not None:
+            self._thread.join(2.0)
 
     def device_attrs(self) -> dict:
         return {"counts_per_newton": GAUGE_COUNTS_PER_NEWTON, "link": self.link_name}
 
-    def _poll(self, link: SerialLink) -> None:
-        """Ask for a reading every poll interval, one query at a time; a query unanswered
-        for UNANSWERED_POLL_S is given up."""
-        driver = self.driver
-        asked = time.monotonic()
-        while not self._halt.is_set():
-            now = time.monotonic()
-            if driver.pending_replies >= driver.max_pending and now - asked > UNANSWERED_POLL_S:
-                driver.reset()
-            if driver.pending_replies < driver.max_pending and link.write(driver.poll()):
-                asked = now
-            self._halt.wait(driver.poll_interval_s)
+    def _run(self, link: SerialLink) -> None:
+        """Poll every poll interval (a polled gauge), and send the set-up again after
+        SILENCE_S without a reading while the port is open."""
+        interval = self.driver.poll_interval_s or 0.1
+        while not self._halt.wait(interval):
+            self._ask(link)
+            start = self.driver.start()
+            silent = time.monotonic() - self._last_reading
+            if start and silent > SILENCE_S and link.connected.is_set():
+                self._last_reading = time.monotonic()
+                with self._lock:
+                    self._notes.append(GaugeNotice(
+                        f"no reading for {silent:.1f} s with the port open: set-up sent again"))
+                link.write(start)
+def _concat(parts: list[Readings]) -> Readings:
+    """Readings of consecutive chunks as one."""
+    full = [p for p in parts if len(p.raw)]
+
+    def joined(name: str) -> np.ndarray | None:
+        arrays = [getattr(p, name) for p in full]
+        return None if not full or any(a is None for a in arrays) else np.concatenate(arrays)
+
+    return Readings(np.concatenate([p.raw for p in parts]),
+                    np.concatenate([p.flags for p in parts]), joined("seq"), joined("tick_us"),
+                    [m for p in parts for m in p.messages])
 
 
-def make_source(device: str, ascii_unit: str = "N") -> DeviceSource | GaugeSource:
-    """The source for ``--device``: "palpation" (protocol v1) or a gauge driver's name."""
+def _device_hint(driver: GaugeDriver) -> str:
+    """What to check when a device sends nothing that parses."""
+    if driver.name == "ascii":
+        return "check --baud (the sketch's Serial.begin), or run: palpation probe --port PORT"
+    return (f"is it a {driver.name} gauge? check --baud, --flow and the cable, "
+            "or run: palpation probe --port PORT")
+
+
+def _no_parse_message(port: str, driver: GaugeDriver) -> str:
+    """No line parsed: one offending line and what would have been accepted."""
+    seconds = f"{NO_PARSE_S:g} s"
+    if driver.unitless_lines:
+        return (f"{port}: the readings carry no unit (e.g. {driver.last_bad_line!r}); say "
+                f"which with {'--ascii-unit' if driver.name == 'ascii' else '--gauge-unit'}")
+    if driver.name == "ascii":
+        return (f"{port}: no line parsed as a reading within {seconds}, e.g. "
+                f"{driver.last_bad_line!r}; {ACCEPTED_FORMATS}")
+    return (f"{port}: no reading within {seconds} (last line {driver.last_bad_line!r}); "
+            f"{_device_hint(driver)}")
+
+
+def make_source(device: str, ascii_unit: str = "N", **options) -> DeviceSource | GaugeSource:
+    """The source for ``--device``: "palpation" (protocol v1) or a gauge driver's name, with
+    the driver's options (``firmware_bridge.gauges``); ``ascii_unit`` is the unit of ASCII
+    lines that give none."""
     if device == "palpation":
         return DeviceSource()
-    options = {"default_unit": ascii_unit} if device == "ascii" else {}
+    if device == "ascii":
+        options.setdefault("unit", ascii_unit)
     return GaugeSource(make_driver(device, **options))

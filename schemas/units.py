@@ -20,7 +20,9 @@ NEWTONS_PER_FORCE_UNIT = {
     "lbf": 4.4482216152605,
     "ozf": 4.4482216152605 / 16.0,
 }
-FORCE_ALIASES = {"kg": "kgf", "g": "gf", "lb": "lbf", "lbs": "lbf", "oz": "ozf"}
+# the spellings gauges and sketches print: "lbs" and "grams" (HX711 examples), "lbF" (Mark-10)
+FORCE_ALIASES = {"kg": "kgf", "kgs": "kgf", "g": "gf", "gram": "gf", "grams": "gf",
+                 "lb": "lbf", "lbs": "lbf", "oz": "ozf"}
 
 # pressure unit -> newtons per cm² of one unit
 NEWTONS_PER_CM2 = {

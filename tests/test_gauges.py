@@ -34,7 +34,9 @@ def merge(parts: list[GaugeReadings]) -> GaugeReadings:
     return GaugeReadings(
         np.concatenate([p.force_n for p in parts]) if parts else np.zeros(0),
         [u for p in parts for u in p.units], [m for p in parts for m in p.modes],
-        [j for p in parts for j in p.judgements], [e for p in parts for e in p.errors])
+        [j for p in parts for j in p.judgements], [e for p in parts for e in p.errors],
+        overload=np.concatenate([p.overload for p in parts]) if parts else np.zeros(0, bool),
+        notices=[n for p in parts for n in p.notices])
 
 
 def exchange(port: serial.Serial, driver, *, n: int = 0, seconds: float = 0.0,
@@ -105,27 +107,61 @@ def test_mark10_documented_examples():
     out = d.feed(b"-18.78 lbF\r\n4.285 N\r\n")
     assert out.force_n.tolist() == pytest.approx([-18.78 * LBF, 4.285])
     assert out.units == ["lbF", "N"] and d.bad_lines == 0
-    flipped = Mark10(compression_positive=False).feed(b"-18.78 lbF\r\n")
+    flipped = Mark10(invert=True).feed(b"-18.78 lbF\r\n")
     assert flipped.force_n.tolist() == pytest.approx([18.78 * LBF])
 
 
 def test_mark10_errors_are_errors_not_readings():
     d = Mark10()
-    out = d.feed(b"*10\r\n1.00 N\r\n*15\r\n*abc\r\n")
+    d.feed(b"1.00 N\r\n")
+    out = d.feed(b"*10\r\n1.00 N\r\n*11\r\n*12\r\n*22\r\n*15\r\n*abc\r\n")
     assert out.force_n.tolist() == [1.0]
     assert [(e.code, e.message) for e in out.errors] == [
-        ("*10", "illegal command"), ("*15", "error 15")]
-    assert d.error_count == 2 and d.bad_lines == 1
+        ("*10", "illegal command"), ("*11", "not applicable"), ("*12", "invalid specifier"),
+        ("*22", "value too large"), ("*15", "error 15")]
+    assert d.error_count == 5 and d.bad_lines == 1
+
+
+def test_mark10_asks_for_the_live_reading_and_falls_back_on_a_series_4():
+    d = Mark10()
+    assert d.start() == b"CUR\r" and d.poll() == b"?C\r"
+    out = d.feed(b"*10\r\n")  # CUR refused before any reading: a Series 4
+    assert d.poll() == b"?\r" and "displayed reading" in out.notices[0].text
+    assert Mark10(series=4).poll() == b"?\r" and Mark10(series=4).start() == b""
+    assert Mark10(select_unit="lb").start() == b"LB\rCUR\r"
+    with pytest.raises(ValueError, match="unit command"):
+        Mark10(select_unit="stone")
+
+
+def test_mark10_numeric_only_needs_the_unit_never_guesses_newtons():
+    d = Mark10()
+    assert len(d.feed(b"12.34\r\n")) == 0 and d.unitless_lines == 1
+    out = Mark10(unit="lbf").feed(b"12.34\r\n")
+    assert out.force_n.tolist() == [12.34 * LBF] and out.units == [""]
 
 
 def test_imada_documented_example_and_letters():
     d = Imada()
-    out = d.feed(b"+12.34KT0\r-1.50OPL\r+3.2NTH\r+1.0XT0\r12.34KT0\rE\r")
-    assert out.force_n.tolist() == pytest.approx([12.34 * GRAVITY, -1.5 * LBF, 3.2])
-    assert out.units == ["K", "O", "N"]
-    assert out.modes == ["T", "P", "T"] and out.judgements == ["0", "L", "H"]
+    out = d.feed(b"Gauge Started.\r+012.34NTO\r+12.34KTL\rR\r-1.50OTH\r+9.99NTE\r"
+                 b"+1.0XT0\r12.34KT0\rE\r")
+    assert out.force_n.tolist() == pytest.approx([12.34, 12.34 * GRAVITY, -1.5 * LBF, 9.99])
+    assert out.units == ["N", "K", "O", "N"] and out.modes == ["T"] * 4
+    assert out.judgements == ["O", "L", "H", "E"]
+    assert out.overload.tolist() == [False, False, False, True]
+    assert [n.text for n in out.notices] == [
+        "Imada judgement O: within the limits", "Imada judgement L: below the lower limit",
+        "Imada judgement H: above the upper limit", "Imada judgement E: overload"]
     assert [e.code for e in out.errors] == ["E"]
     assert d.bad_lines == 2  # unknown unit letter X; missing sign
+
+
+def test_imada_peak_reading_is_dropped_and_real_time_asked():
+    d = Imada()
+    assert d.start() == b"T\r"
+    out = d.feed(b"+5.00NPO\r+6.00NPO\r")
+    assert len(out) == 0 and d.take_commands() == b"T\r" and d.take_commands() == b""
+    assert [n.text for n in out.notices][-1].startswith("Imada in peak mode")
+    assert d.feed(b"+1.00NTO\r").force_n.tolist() == [1.0]
 
 
 def test_wagner_documented_example_and_commands():
@@ -133,15 +169,28 @@ def test_wagner_documented_example_and_commands():
     assert d.feed(b"12.34 lbf\r\n").force_n.tolist() == pytest.approx([12.34 * LBF])
     assert d.poll() == b"?\r" and d.poll_interval_s is not None
     fdix = Wagner(rate_hz=0.5)
-    assert fdix.start() == b"C0.5\rCB\r" and fdix.stop() == b"CE\r"
-    assert fdix.poll_interval_s is None
-    assert Wagner().start() == b"C100\rCB\r"
-    with pytest.raises(ValueError):
-        Wagner(rate_hz=200)
+    assert fdix.start() == b"CA\rC.5\rCB\r" and fdix.stop() == b"CE\r"
+    assert fdix.poll_interval_s is None and fdix.rate_hz == 0.5
+    assert Wagner().start() == b"CA\rC100\rCB\r"
+    for rate in (200, 3, 0.25):
+        with pytest.raises(ValueError, match="one of 0.5, 1, 2, 5, 10, 20, 50, 100"):
+            Wagner(rate_hz=rate)
+
+
+def test_wagner_documented_line_formats():
+    d = Wagner()
+    out = d.feed(b"- 23.02 lbf\r\n  23.02 lbf\r\n-000123 N\r\nHELP\r\n  5.0 N\r\n")
+    assert out.force_n.tolist() == pytest.approx([-23.02 * LBF, 23.02 * LBF, -123.0, 5.0])
+    assert [n.text for n in out.notices] == [
+        "Wagner overload (HELP): no readings until the load is lower", "Wagner overload ended"]
+    peak = d.feed(b"  000123 N Peak\r\n")
+    assert len(peak) == 0 and "peak" in peak.notices[0].text
+    assert len(d.feed(b"12.5\r\n")) == 0 and d.unitless_lines == 1  # no unit: never guessed
+    assert Wagner(unit="kgf").feed(b"12.5\r\n").force_n.tolist() == [12.5 * GRAVITY]
 
 
 def test_generic_ascii_reads_value_unit_lines():
-    d = make_driver("ascii", default_unit="kgf", compression_positive=False)
+    d = make_driver("ascii", unit="kgf", invert=True)
     out = d.feed(b"1.5\r\n-2 N\r\njunk\r\n")
     assert out.force_n.tolist() == pytest.approx([-1.5 * GRAVITY, 2.0])
     assert d.bad_lines == 1 and d.poll_interval_s is None
@@ -159,8 +208,8 @@ def test_make_driver():
 
 @pytest.mark.parametrize("name, stream", [
     ("mark10", b"-18.78 lbF\r\n4.285 N\r\n*10\r\n*15\r\n0.50 kgF\r\n"),
-    ("imada", b"+12.34KT0\r-1.50OPL\r\n+3.2NTH\rE\r"),
-    ("wagner", b"12.34 lbf\r\n-0.5 kgf\n7 N\r"),
+    ("imada", b"+12.34KT0\r-1.50OTL\r\n+3.2NTH\rE\r"),
+    ("wagner", b"12.34 lbf\r\n- 0.5 kgf\nHELP\r\n7 N\r"),
     ("ascii", b"1.5\r\n-18.78 lbF\r\n4.285 N\rjunk\n"),
 ])
 def test_split_at_every_byte_boundary_parses_the_same(name, stream):
@@ -172,14 +221,15 @@ def test_split_at_every_byte_boundary_parses_the_same(name, stream):
             assert out.force_n.tolist() == whole.force_n.tolist(), (i, j)
             assert out.units == whole.units and out.modes == whole.modes
             assert out.judgements == whole.judgements and out.errors == whole.errors
+            assert out.notices == whole.notices
 
 
 def test_streamed_lines_that_do_not_fit_are_lost_whole():
     emu = WagnerEmulator(lambda t: 1.0, model="fdix", unit="N")
-    emu.receive(b"C100\rCB\r", 0.0)
-    assert emu.output(0.1, room=20) == b"1.00 N\r\n" * 2  # 11 lines were due
-    assert emu.output(0.1, room=20) == b""
-    assert emu.output(0.125, room=100) == b"1.00 N\r\n" * 2
+    emu.receive(b"CA\rC100\rCB\r", 0.0)
+    assert emu.output(0.1, room=24) == b"  1.00 N\r\n" * 2  # 11 lines were due
+    assert emu.output(0.1, room=24) == b""
+    assert emu.output(0.125, room=100) == b"  1.00 N\r\n" * 2
 
 
 # --- drivers against emulators on real ptys ---------------------------------------------
@@ -204,26 +254,44 @@ def test_mark10_polled_over_pty(served, unit, resolution_n):
 def test_mark10_select_newtons_and_compression_negative_gauge(served):
     emu = Mark10Emulator(lambda t: 50.0, unit="lbF", compression_sign=-1)
     server = served(emu)
-    driver = Mark10(select_newtons=True, compression_positive=False)
-    assert driver.start() == b"N\r"
+    driver = Mark10(select_unit="N", invert=True)
+    assert driver.start() == b"N\rCUR\r"
     with open_port(server, driver) as port:
         out = exchange(port, driver, n=5)
     assert out.units == ["N"] * 5
     np.testing.assert_allclose(out.force_n, 50.0, atol=0.0005)
 
 
-def test_mark10_unknown_command_and_peaks_over_pty(served):
-    emu = Mark10Emulator(ramp, unit="N")
+def test_mark10_in_peak_mode_is_read_live_over_pty(served):
+    """``?`` answers the displayed reading (the peak in PC mode); the driver's ``CUR`` and
+    ``?C`` read the live force."""
+    emu = Mark10Emulator(ramp, unit="N", mode="PC")
     server = served(emu)
-    with open_port(server, Mark10()) as port:
-        d = Mark10(query=b"?XYZ")
-        out = exchange(port, d, n=2)
-        assert len(out) == 0 and [e.code for e in out.errors] == ["*10", "*10"]
-        exchange(port, Mark10(), seconds=0.6)  # polling tracks the peak
-        peak = exchange(port, Mark10(query=b"?PC"), n=1)
-    # the peak is the largest force the gauge measured: at every query, and at this one
-    assert peak.force_n[0] == pytest.approx(max(ramp(t) for t, _, _ in emu.sent), abs=0.0005)
-    assert peak.force_n[0] >= max(n for _, n, _ in emu.sent[:-1]) - 0.0005
+    with serial.Serial(str(server.link), 9600, timeout=0.3) as port:
+        port.write(b"?\r")
+        shown = float(port.read_until(b"\r\n").split()[0])
+        port.write(b"XYZ\r")
+        assert port.read_until(b"\r\n") == b"*10\r\n"
+        exchange(port, Mark10(series=4), seconds=0.6)  # "?" in PC mode: the peak so far
+        peaks = [n for _, n, _ in emu.sent]
+        assert peaks == sorted(peaks) and shown <= peaks[-1]
+        driver = Mark10()
+        port.write(driver.start())
+        out = exchange(port, driver, n=10)
+    assert emu.mode == "CUR" and emu.commands[-10:] == ["?C"] * 10
+    np.testing.assert_allclose(out.force_n, [ramp(t) for t, _, _ in emu.sent[-10:]],
+                               atol=0.0005 * 1.0001)
+
+
+def test_mark10_series_4_numeric_only_over_pty(served):
+    emu = Mark10Emulator(ramp, unit="lbF", series=4, numeric_only=True)
+    server = served(emu)
+    driver = Mark10(unit="lbf")
+    with open_port(server, driver) as port:
+        out = exchange(port, driver, n=12)
+    assert out.errors[0].code == "*10" and driver.poll() == b"?\r"
+    assert out.notices and out.units[-5:] == [""] * 5
+    np.testing.assert_allclose(out.force_n[-5:], expected(emu, 5), atol=0.005 * LBF * 1.0001)
 
 
 def test_mark10_streaming_mode_over_pty(served):
@@ -255,12 +323,16 @@ def test_imada_over_pty(served, unit, letter, resolution_n):
 
 
 def test_imada_peak_mode_judgement_zero_and_errors(served):
-    emu = ImadaEmulator(lambda t: 40.0, unit="N", mode="P", low=10.0, high=30.0)
+    emu = ImadaEmulator(lambda t: 40.0, unit="N", mode="P", low=10.0, high=30.0,
+                        banner=True)
     server = served(emu)
     driver = Imada()
-    with open_port(server, driver) as port:
+    with serial.Serial(str(server.link), 19200, timeout=0.005) as port:  # no start(): P mode
+        out = exchange(port, driver, seconds=0.3)
+        assert len(out) == 0 and any("peak mode" in n.text for n in out.notices)
+        port.write(driver.take_commands())  # what the source does after each feed: T
         out = exchange(port, driver, n=3)
-        assert out.modes == ["P"] * 3 and out.judgements == ["H"] * 3
+        assert out.modes == ["T"] * 3 and out.judgements == ["H"] * 3
         np.testing.assert_allclose(out.force_n, 40.0, atol=0.005)
         port.write(Imada.zero() + b"Q\r")
         out = exchange(port, driver, n=2)
@@ -269,10 +341,19 @@ def test_imada_peak_mode_judgement_zero_and_errors(served):
     assert out.judgements == ["L"]
 
 
+def test_imada_overload_is_flagged(served):
+    emu = ImadaEmulator(lambda t: 600.0, unit="N", capacity=500.0)
+    server = served(emu)
+    driver = Imada()
+    with open_port(server, driver) as port:
+        out = exchange(port, driver, n=3)
+    assert out.judgements == ["E"] * 3 and out.overload.all()
+
+
 def test_wagner_fdix_streams_and_power_cycle_rearms(served):
     emu = WagnerEmulator(ramp, model="fdix", unit="lbf")
     server = served(emu)
-    driver = Wagner(rate_hz=50)
+    driver = Wagner(rate_hz=50, unit=None)
     with open_port(server, driver) as port:
         out = exchange(port, driver, seconds=0.5)
         assert 10 <= len(out) <= 40 and set(out.units) == {"lbf"}
@@ -315,10 +396,10 @@ def test_wagner_usb_replug_follows_the_link(served):
 
 
 def test_wagner_fpx_polled_over_pty(served):
-    emu = WagnerEmulator(ramp, model="fpx", unit="N")
+    emu = WagnerEmulator(ramp, model="fpx", unit="N", compression_sign=-1)
     server = served(emu)
-    driver = make_driver("wagner", model="fpx", poll_interval_s=0.01)
+    driver = make_driver("wagner", model="fpx", poll_interval_s=0.01, invert=True)
     with open_port(server, driver) as port:
         out = exchange(port, driver, n=10)
-    assert out.units == ["N"] * 10
+    assert out.units == ["N"] * 10 and out.force_n.max() > 0  # compression positive again
     np.testing.assert_allclose(out.force_n, expected(emu, 10), atol=0.005)

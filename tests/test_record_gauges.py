@@ -1,5 +1,6 @@
-"""Recording commercial gauges end to end: the real recorder (its poller and reconnect) on
-each gauge's emulator over a pty."""
+"""Recording commercial gauges end to end: the real session (its poll loop, watchdog and
+reconnect) on each gauge's emulator over a pty, values compared exactly (the emulators log
+each value as printed; raw counts are millinewtons)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,43 @@ import time
 import numpy as np
 import pytest
 
+from firmware_bridge.frames import FLAG_SATURATED
 from firmware_bridge.sim.gauges import ImadaEmulator, Mark10Emulator, WagnerEmulator
 from firmware_bridge.sim.server import PtyServer
 from recorder.session import RecordingSession, SessionOptions
+from recorder.source import NoReadings
 from schemas.reader import open_recording
 
 
 def wave(t: float) -> float:
     return 20.0 + 10.0 * math.sin(t)
+
+
+def counts(sent) -> list[int]:
+    """What the gauge printed, as the recorder's millinewton counts."""
+    return np.round(np.array([n for _, n, _ in sent]) * 1000).astype(np.int64).tolist()
+
+
+def run(tmp_path, emulator, device: str, seconds: float, during=None, **options):
+    """Record ``seconds`` of ``emulator``; ``during(server, session)`` runs meanwhile."""
+    out = tmp_path / f"{device}.h5"
+    with PtyServer(emulator, link=tmp_path / "gauge") as server:
+        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
+                                            device=device, **options))
+        s.start()
+        if during is not None:
+            during(server, s)
+        time.sleep(seconds)
+        s.stop()
+        sent = list(emulator.sent)
+    return open_recording(out), sent, s
+
+
+def assert_contiguous_run(got: list[int], sent):
+    """Recorded counts are a run of what the gauge printed, in order, value for value."""
+    printed = counts(sent)
+    starts = [k for k in range(len(printed) - len(got) + 1) if printed[k:k + len(got)] == got]
+    assert starts, "the recorded readings are not a run of the printed ones"
 
 
 @pytest.mark.parametrize("device, emulator", [
@@ -25,21 +55,11 @@ def wave(t: float) -> float:
     ("wagner", lambda: WagnerEmulator(wave, model="fdix")),
 ])
 def test_gauge_is_recorded_in_newtons(tmp_path, device, emulator):
-    with PtyServer(emulator(), link=tmp_path / "gauge") as server:
-        out = tmp_path / f"{device}.h5"
-        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
-                                            device=device))
-        s.start()
-        time.sleep(1.5)
-        s.stop()
-        sent = server.emulator.sent
-    rec = open_recording(out)
+    rec, sent, _ = run(tmp_path, emulator(), device, 1.5)
     assert rec.device["link"] == device
     assert len(rec.force) >= 10
-    sent_n = np.array([newtons for _, newtons, _ in sent])
-    # every recorded reading is one the gauge sent, within the gauge's display resolution
-    gap = np.abs(rec.force[:, None] - sent_n[None, :]).min(axis=1)
-    assert gap.max() < 0.05
+    assert_contiguous_run(rec.raw_counts.tolist(), sent)
+    np.testing.assert_allclose(rec.force, rec.raw_counts / 1000.0, rtol=1e-12, atol=0)
 
 
 def test_wagner_power_cycle_is_rearmed_after_reconnect(tmp_path):
@@ -63,30 +83,84 @@ def test_wagner_power_cycle_is_rearmed_after_reconnect(tmp_path):
     assert "disconnect" in kinds and "reconnect" in kinds
 
 
-@pytest.mark.parametrize("device, emulator, resolution_n", [
-    ("mark10", lambda: Mark10Emulator(wave, unit="N"), 0.0005),
-    ("imada", lambda: ImadaEmulator(wave, unit="N"), 0.005),
+def test_wagner_power_cycle_behind_an_adapter_is_rearmed_by_the_silence_watchdog(tmp_path):
+    """The RS-232 adapter keeps the port open: no reconnect, only silence; after 2 s the
+    source sends CA, the rate and CB again."""
+    emulator = WagnerEmulator(wave, model="fdix")
+
+    def power_cycle(server, session):
+        time.sleep(0.8)
+        server.power_cycle()  # same port
+        session.cycled_at = session.status().samples
+
+    rec, sent, s = run(tmp_path, emulator, "wagner", 3.5, during=power_cycle)
+    assert s.status().reconnects == 0
+    assert len(rec.force) > s.cycled_at + 30  # streaming again after the watchdog
+    assert emulator.commands.count("CB") == 2
+    assert_contiguous_run(rec.raw_counts[:s.cycled_at].tolist(), sent)
+    assert_contiguous_run(rec.raw_counts[-20:].tolist(), sent)
+
+
+def test_wagner_readings_are_timed_by_the_gauge_rate(tmp_path):
+    """Readings that arrive together are spaced by the gauge's period, not stamped with one
+    host time."""
+    rec, sent, _ = run(tmp_path, WagnerEmulator(wave, model="fdix"), "wagner", 2.0,
+                       gauge={"rate_hz": 50})
+    assert set(np.diff(rec.device_tick_us).tolist()) <= {20_000, 20_001}
+    steps = np.diff(rec.timestamps)
+    assert steps.min() > 0 and (np.abs(steps - 0.020) < 1e-5).mean() >= 0.8
+    assert_contiguous_run(rec.raw_counts.tolist(), sent)
+
+
+@pytest.mark.parametrize("device, emulator", [
+    ("mark10", lambda: Mark10Emulator(wave, unit="N")),
+    ("imada", lambda: ImadaEmulator(wave, unit="N")),
 ])
-def test_polled_gauge_is_asked_by_the_session_one_query_at_a_time(tmp_path, device, emulator,
-                                                                   resolution_n):
+def test_polled_gauge_is_asked_by_the_session_one_query_at_a_time(tmp_path, device, emulator):
     """The session's own poller drives a polled gauge: every answer the gauge sent is one
     recorded reading, in order, at about the driver's poll interval."""
     seconds = 1.5
-    with PtyServer(emulator(), link=tmp_path / "gauge") as server:
-        out = tmp_path / f"{device}.h5"
-        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
-                                            device=device))
-        s.start()
-        time.sleep(seconds)
-        s.stop()
-        sent = list(server.emulator.sent)
-    rec = open_recording(out)
+    rec, sent, s = run(tmp_path, emulator(), device, seconds)
     poll_s = s.source.driver.poll_interval_s
     # about one reading per poll interval: the poller neither stalls nor floods the gauge
-    assert 0.5 * seconds / poll_s <= len(rec.force) <= seconds / poll_s
+    assert 0.5 * seconds / poll_s <= len(rec.force) <= (seconds + 0.5) / poll_s
     # each answer recorded once and in order; only the last may have been in flight at stop
     assert len(sent) - 1 <= len(rec.force) <= len(sent)
-    sent_n = np.array([newtons for _, newtons, _ in sent[:len(rec.force)]])
-    millinewton = 0.0005  # raw counts of a gauge are millinewtons
-    np.testing.assert_allclose(rec.force, sent_n, atol=resolution_n * 1.0001 + millinewton)
+    assert rec.raw_counts.tolist() == counts(sent)[:len(rec.force)]
     assert (np.diff(rec.sequence) == 1).all()
+
+
+def test_imada_in_peak_mode_is_switched_to_real_time_and_no_peak_is_stored(tmp_path):
+    emulator = ImadaEmulator(wave, unit="N", mode="P")
+    rec, sent, _ = run(tmp_path, emulator, "imada", 1.0)
+    assert emulator.mode == "T" and "T" in emulator.commands
+    live = [entry for entry in sent if entry[2][-3:-2] == b"T"]  # "+020.00NTO\r": mode T
+    assert rec.raw_counts.tolist() == counts(live)[:len(rec.force)]
+    assert len(rec.force) >= len(live) - 1
+
+
+def test_imada_overload_is_flagged_in_the_file(tmp_path):
+    rec, _, _ = run(tmp_path, ImadaEmulator(lambda t: 600.0, unit="N", capacity=500.0),
+                    "imada", 0.8)
+    assert len(rec.flags) and (rec.flags & FLAG_SATURATED).all()
+    assert any(e.kind == "note" and e.text.startswith("gauge: Imada judgement E")
+               for e in rec.events)
+
+
+def test_numeric_only_mark10_without_a_unit_stops_with_a_message_and_no_file(tmp_path):
+    emulator = Mark10Emulator(wave, unit="lbF", numeric_only=True)
+    out = tmp_path / "none.h5"
+    with PtyServer(emulator, link=tmp_path / "gauge"):
+        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
+                                            device="mark10"))
+        with pytest.raises(NoReadings, match="carry no unit .* --gauge-unit"):
+            s.start()
+    assert not out.exists()
+
+
+def test_numeric_only_mark10_with_its_unit_and_inverted_polarity(tmp_path):
+    emulator = Mark10Emulator(wave, unit="lbF", numeric_only=True, compression_sign=-1)
+    rec, sent, _ = run(tmp_path, emulator, "mark10", 1.0,
+                       gauge={"unit": "lbf", "invert": True})
+    assert rec.raw_counts.tolist() == [-c for c in counts(sent)][:len(rec.force)]
+    assert rec.force.min() > 0  # compression positive

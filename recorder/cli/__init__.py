@@ -5,10 +5,10 @@ one-line message on stderr and a non-zero exit status, never a traceback.
 
 The groups are :mod:`~recorder.cli.record` (record), :mod:`~recorder.cli.calibrate`
 (calibrate, calibrations, recalibrate), :mod:`~recorder.cli.analyse` (analyze, report, export,
-protocols, review), :mod:`~recorder.cli.devices` (simulate, devices) and
-:mod:`~recorder.cli.files` (validate, info, recover). Their modules import what loads numpy,
-h5py, pyserial or Qt inside the command that needs it, so that the parser (and ``--help``)
-loads none of them and each command loads only its own.
+protocols, review), :mod:`~recorder.cli.devices` (simulate, devices),
+:mod:`~recorder.cli.files` (validate, info, recover, refit) and :mod:`~recorder.cli.probe` (probe).
+Their modules import what loads numpy, h5py, pyserial or Qt inside the command that needs it,
+so that the parser (and ``--help``) loads none of them and each command loads only its own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from recorder import __version__
-from recorder.cli import analyse, calibrate, devices, files, record
+from recorder.cli import analyse, calibrate, devices, files, probe, record
 from recorder.cli.common import EXIT_FAILURE, CliError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -42,6 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "force sensor.")
     parser.add_argument("--version", action="version", version=f"palpation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (record, calibrate, analyse, devices, files):
+    for group in (record, calibrate, analyse, devices, files, probe):
         group.add_parsers(sub)
     return parser

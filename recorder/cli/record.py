@@ -13,6 +13,7 @@ from pathlib import Path
 
 from recorder.cli.common import CliError, check_display, print_summary, stop_on_signals
 from recorder.cli.devices import add_sim_options, check_sim_rate, imperfections
+from recorder.cli.probe import add_gauge_options, gauge_options
 from schemas.session_protocol import ProtocolError, resolve_protocol
 from schemas.units import newtons_per_unit
 
@@ -32,7 +33,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "Mark-10 Series 4/5, Imada DS2/DST/ZTA, Wagner FDIX")
     p.add_argument("--baud", type=int,
                    help="baud rate (default: the gauge's documented rate, else 921600)")
+    p.add_argument("--flow", choices=["none", "rtscts", "xonxoff"], default="none",
+                   help="serial flow control (an Imada on USB: rtscts; default none)")
     p.add_argument("--ascii-unit", default="N", help="unit of ASCII readings with none given")
+    add_gauge_options(p)
     p.add_argument("--rate", type=float, help="ask the device for this sample rate (Hz)")
     for name in ("trainee", "instructor", "site", "notes"):
         p.add_argument(f"--{name}", default="", help=f"session {name}")
@@ -134,7 +138,10 @@ def _stop_simulator(sim, truth: Path | None) -> None:
 
 def _session_options(args: argparse.Namespace, port: str, protocol, simulator: dict | None):
     """The session's options from the command line: metadata (with the simulated sensor's
-    settings, as JSON, when it is recorded), calibration, units."""
+    settings, as JSON, when it is recorded), calibration, units, and how the link reads: as
+    bytes arrive when a window shows the samples (the latency to the screen), batched
+    headless (the CPU)."""
+    from firmware_bridge.link import BATCH_S
     from recorder.session import SessionOptions
     from schemas.calibration import CalibrationError, load_calibration
 
@@ -150,10 +157,16 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
             newtons_per_unit(args.unit, metadata["contact_area_cm2"])
     except (CalibrationError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    if args.flow == "xonxoff" and args.device == "palpation":
+        raise CliError("--flow xonxoff would swallow bytes of protocol-v1 frames (0x11, 0x13); "
+                       "it is for gauges that print text")
     return SessionOptions(port=port, out=args.out, device=args.device, baudrate=args.baud,
-                          ascii_unit=args.ascii_unit, rate_hz=args.rate, metadata=metadata,
+                          flow=args.flow,
+                          ascii_unit=args.ascii_unit, gauge=gauge_options(args),
+                          rate_hz=args.rate, metadata=metadata,
                           protocol=protocol, contact_area_cm2=args.contact_area,
-                          display_unit=args.unit, calibration=calibration, lsl=args.lsl)
+                          display_unit=args.unit, calibration=calibration, lsl=args.lsl,
+                          read_batch_s=BATCH_S if args.headless else 0.0)
 
 
 def _run_headless(session, duration: float | None, out: Path) -> None:
