@@ -83,6 +83,7 @@ class SessionOptions:
     drain_s: float = 0.5  # the writer appends and flushes this often (crash loses < 1 s)
     # how long the link lets data gather between reads: 0 (read as bytes arrive) while a
     # window shows the samples, else batched so that headless reading costs little CPU
+    # (with --lsl, and for a polled gauge, the link always reads as bytes arrive)
     read_batch_s: float = BATCH_S
     flow: str = "none"  # serial flow control: none, rtscts or xonxoff
 
@@ -143,7 +144,7 @@ class RecordingSession:
         """Open the port, identify the device, create the file, start streaming."""
         baud = self.options.baudrate or self.source.baudrate
         self._link = SerialLink(self.options.port, self, baudrate=baud, flow=self.options.flow,
-                                batch_s=0.0 if self.source.prompt_reads
+                                batch_s=0.0 if self.source.prompt_reads or self.options.lsl
                                 else self.options.read_batch_s)
         self._link.start()
         try:
