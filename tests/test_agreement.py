@@ -81,6 +81,8 @@ def test_a_zero_moved_since_calibration_day_still_reads_zero_at_rest(tmp_path):
         / sensor.adc.counts_per_newton
     assert abs(shift_n) > 1.0  # the zero really moved since calibration day
     noise_n = sensor.adc.noise_counts / sensor.adc.counts_per_newton
+    print(f"\nzero moved {shift_n:+.2f} N since calibration day: rest force median "
+          f"{float(np.median(rec.force)):+.4f} N (noise SD {noise_n:.4f} N)")
     assert abs(float(np.median(rec.force))) <= 3 * noise_n
     assert json.loads(rec.calibration["json"])["id"] == cal.id
     validate(out, deep=True)
