@@ -10,8 +10,9 @@ delivery delay into every timestamp; a fit anchored to the first read carries th
 and ignores drift (a ceramic resonator is off by up to 0.5 %, 18 s an hour).
 
 Observations are thinned to the one with the least delay per ``bin_s`` of device time, and the
-fit uses the last ``window_s`` of them, so that a slowly changing drift (temperature) is
-followed and each refit costs a few hundred points. This module is pure: the live timeline and
+fit uses the last ``window_s`` of them (the window moves a minute at a time), so that a slowly
+changing drift (temperature) is followed; each closed minute keeps only its lower hull, so a
+refit costs a few hundred points. This module is pure: the live timeline and
 ``palpation refit`` both use it.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BIN_S = 0.25  # observations are thinned to the least-delayed one per this much device time
+CHUNK_BINS = 240  # the window moves by this many bins (a minute) at a time
 MAX_RATE_ERROR = 0.02  # a device clock further off than 2 % is taken as a fitting accident
 
 
@@ -44,7 +46,7 @@ class ClockFit:
 
 
 def lower_envelope_fit(device_s: np.ndarray, host_s: np.ndarray,
-                       min_span_s: float = 2.0) -> ClockFit:
+                       min_span_s: float = 2.0, mean_s: float | None = None) -> ClockFit:
     """The line under every (device, host) point, touching their lower hull at the mean
     device time. With less than ``min_span_s`` of device time (or a rate off by more than
     MAX_RATE_ERROR), only the offset is fitted and the device clock is taken as exact."""
@@ -57,7 +59,7 @@ def lower_envelope_fit(device_s: np.ndarray, host_s: np.ndarray,
         return offset_only
     order = np.argsort(d, kind="stable")
     hull = _lower_hull(d[order], h[order])
-    mean = float(d.mean())
+    mean = float(d.mean()) if mean_s is None else mean_s
     xs = np.array([p[0] for p in hull])
     i = int(np.clip(np.searchsorted(xs, mean) - 1, 0, len(hull) - 2))
     (x0, y0), (x1, y1) = hull[i], hull[i + 1]
@@ -84,9 +86,21 @@ def _lower_hull(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
     return hull
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """A closed minute of observations, kept as the vertices of its lower hull (the only ones
+    a fit over a window of whole minutes can touch) with its count and device-time sum."""
+
+    hull: list[tuple[float, float]]
+    count: int
+    sum_d: float
+
+
 class ClockFitter:
     """Online fit for one device epoch: ``observe`` every read, ``fit`` whenever needed.
 
+    The window moves a minute (``CHUNK_BINS`` bins) at a time, and each closed minute keeps
+    only its hull's vertices, so a refit looks at a few hundred points whatever the window.
     Not thread-safe: the reader thread owns it. ``reset`` starts a new epoch (the device
     restarted, so its clock began again)."""
 
@@ -94,7 +108,9 @@ class ClockFitter:
                  min_span_s: float = 2.0) -> None:
         self.bin_s = bin_s
         self.min_span_s = min_span_s
-        self._bins: deque[tuple[float, float]] = deque(maxlen=max(2, int(window_s / bin_s)))
+        self._chunks: deque[_Chunk] = deque(
+            maxlen=max(1, round(window_s / (bin_s * CHUNK_BINS))))
+        self._open: list[tuple[float, float]] = []  # closed bins of the minute in progress
         self._current: tuple[float, float] | None = None  # least-delay point of the open bin
         self._current_bin = -math.inf
         self._fit: ClockFit | None = None
@@ -103,38 +119,45 @@ class ClockFitter:
         """Start a new epoch. Returns the open bin's least-delay observation (device s,
         host s), final now that no later one can replace it, or None if there is none."""
         last = self._current
-        self._bins.clear()
+        self._chunks.clear()
+        self._open = []
         self._current, self._current_bin, self._fit = None, -math.inf, None
         return last
 
     def observe(self, device_s: float, host_s: float) -> tuple[float, float] | None:
         """One read: the device time of its newest sample and the host time it arrived.
-        Returns the least-delay observation of the bin this one closes (final from now on:
-        what the file stores, one per ``bin_s``), or None while the bin stays open."""
+        Returns the least-delay observation of the bin this one closes (final from now on),
+        or None while the bin stays open."""
         b = math.floor(device_s / self.bin_s)
         closed = None
         if b != self._current_bin and self._current is not None:
             closed = self._current
-            self._bins.append(closed)
+            self._close_bin(closed)
             self._current = None
             self._fit = None
         self._current_bin = b
         if self._current is None or host_s - device_s < self._current[1] - self._current[0]:
             self._current = (device_s, host_s)
-            if len(self._bins) < 2:
+            if not self._chunks and len(self._open) < 2:
                 self._fit = None  # early on, every better observation counts at once
         return closed
+
+    def _close_bin(self, point: tuple[float, float]) -> None:
+        self._open.append(point)
+        if len(self._open) == CHUNK_BINS:
+            d, h = np.array(self._open).T
+            self._chunks.append(_Chunk(_lower_hull(d, h), len(self._open), float(d.sum())))
+            self._open = []
 
     def fit(self) -> ClockFit:
         """The current mapping; ValueError before the first observation."""
         if self._fit is None:
-            points = [*self._bins, *([self._current] if self._current else [])]
+            recent = [*self._open, *([self._current] if self._current else [])]
+            points = [p for chunk in self._chunks for p in chunk.hull] + recent
             if not points:
                 raise ValueError("no clock observations")
+            count = sum(c.count for c in self._chunks) + len(recent)
+            mean = (sum(c.sum_d for c in self._chunks) + sum(p[0] for p in recent)) / count
             d, h = np.array(points).T
-            self._fit = lower_envelope_fit(d, h, self.min_span_s)
+            self._fit = lower_envelope_fit(d, h, self.min_span_s, mean_s=mean)
         return self._fit
-
-    def pairs(self) -> list[tuple[float, float]]:
-        """The thinned observations (device s, host s) the fit uses: what the file stores."""
-        return [*self._bins, *([self._current] if self._current else [])]

@@ -1,4 +1,5 @@
-"""The device-clock fit against a simulated hour of bursty USB delivery with known truth."""
+"""The device-clock fit against a simulated hour of bursty USB delivery and batched reads,
+with known truth."""
 
 import numpy as np
 import pytest
@@ -8,25 +9,26 @@ from schemas.clockfit import ClockFitter, lower_envelope_fit
 RATE_HZ = 1000.0
 
 
-def delivery(ppm: float, seconds: float, seed: int):
+def delivery(ppm: float, seconds: float, seed: int, read_s: float = 0.05):
     """Samples taken every 1 ms of device time by a clock ``ppm`` fast, delivered in USB-like
-    bursts every 1-16 ms, 0.1-0.5 ms after the newest one was taken, with a host scheduling
-    hiccup (20-200 ms late) about every 5 s. Returns per sample its device time and true host
-    time, and per read the index of its newest sample and its arrival time."""
+    bursts every 1-16 ms, and read by the recorder every ``read_s`` (its headless batching),
+    each read up to a few ms late (scheduling) and about one in 200 a hiccup (20-200 ms late).
+    Returns per sample its device time and true host time, and per read the index of its
+    newest sample and its arrival time."""
     rng = np.random.default_rng(seed)
     device_s = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
     true_s = 12.345 + device_s / (1 + ppm * 1e-6)
-    gaps = rng.uniform(1e-3, 16e-3, size=int(seconds / 1e-3))
-    reads = 12.345 + np.cumsum(gaps)
-    reads = reads[reads < true_s[-1]]
-    late = rng.random(len(reads)) < 8e-3 / 5.0
-    hiccup = late * rng.uniform(0.02, 0.2, len(reads))
-    arrival = reads + rng.uniform(1e-4, 5e-4, len(reads)) + hiccup
-    newest = np.searchsorted(true_s, reads, side="right") - 1
-    keep = newest >= 0
-    newest, arrival = newest[keep], arrival[keep]
-    keep = np.r_[True, np.diff(newest) > 0]  # a read with no new sample is no read
-    return device_s, true_s, newest[keep], np.maximum.accumulate(arrival[keep])
+    bursts = 12.345 + np.cumsum(rng.uniform(1e-3, 16e-3, size=int(seconds / 1e-3)))
+    grid = 12.345 + np.arange(0.0, seconds, read_s)
+    late = rng.exponential(2e-3, len(grid))
+    late += (rng.random(len(grid)) < 1 / 200) * rng.uniform(0.02, 0.2, len(grid))
+    reads = np.sort(grid + late)
+    burst = np.searchsorted(bursts, reads, side="right") - 1  # the last burst before a read
+    ok = burst >= 0
+    reads, burst = reads[ok], burst[ok]
+    newest = np.searchsorted(true_s, bursts[burst], side="right") - 1
+    keep = (newest >= 0) & np.r_[True, np.diff(newest) > 0]  # no new sample, no read
+    return device_s, true_s, newest[keep], reads[keep]
 
 
 def online_timestamps(device_s, newest, arrival):
