@@ -37,7 +37,13 @@ class ForceOutlet:
             return cls(f"palpation {port}", port, 0.0)
         return cls(f"palpation {info.device_id}", info.device_id, info.nominal_rate_hz)
 
+    def close(self) -> None:
+        """Withdraw the stream from the network (the recording ended): inlets see it end, and
+        a later outlet of the same device is the only one a lookup finds."""
+        self._outlet = None
+
     def push(self, force_n: np.ndarray, lsl_times: np.ndarray) -> None:
         """Samples with their LSL timestamps (seconds of ``pylsl.local_clock``)."""
-        self._outlet.push_chunk(force_n.astype(np.float32).reshape(-1, 1),
-                                lsl_times.astype(np.float64))
+        if self._outlet is not None:
+            self._outlet.push_chunk(force_n.astype(np.float32).reshape(-1, 1),
+                                    lsl_times.astype(np.float64))

@@ -3,8 +3,8 @@
 source readings → timeline (sequence, fitted device clock → session seconds, lost frames) →
 force (tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button
 and hold events (with the hold rows), live warnings, and the file sink, which also gets the
-timeline's clock pairs (its least-delay clock observation of each second of device time), its
-device_restart and clock_fit events, and a row of link counters about every second. While
+timeline's clock pairs (its least-delay clock observation of each quarter second of device
+time), its device_restart and clock_fit events, and a row of link counters about every second. While
 the recording is paused the file gets events only (the clock pairs of the pause follow when it
 ends, or at stop).
 """

@@ -220,6 +220,8 @@ class RecordingSession:
         self._sink.put(Event(self._now(), "record_stop"))
         self._sink.put(self._link_stats())
         self._sink.close()
+        if self._pipeline is not None and self._pipeline.lsl is not None:
+            self._pipeline.lsl.close()
         summary = self._writer.summary()
         if self.error is None:
             try:

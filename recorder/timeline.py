@@ -18,7 +18,6 @@ Pure: no threads, no I/O; fed by the link's reader thread.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -53,7 +52,6 @@ class Timeline:
         self.clock = ClockFitter()  # this device epoch's fit (see schemas.clockfit.BIN_S)
         self._last: tuple[float, float] | None = None  # this epoch's last (timestamp, device s)
         self._pairs: list[tuple[float, int]] = []  # final clock pairs not yet taken
-        self._second: tuple[int, tuple[float, float]] | None = None  # its best observation
         self._fit: ClockFit | None = None  # the fit the last block was stamped with
 
     @property
@@ -79,17 +77,17 @@ class Timeline:
         return placed
 
     def take_pairs(self) -> list[tuple[float, int]]:
-        """The clock observations with the least delay, one per second of device time, as
+        """The clock observations with the least delay, one per bin of device time (a quarter
+        second, ``schemas.clockfit.BIN_S``), as
         (session seconds, device tick µs): those that became final since the last call.
         They are what the fit rests on, so the file can be refitted from them."""
         pairs, self._pairs = self._pairs, []
         return pairs
 
     def finish(self) -> list[tuple[float, int]]:
-        """The recording ends: ``take_pairs`` with the open second's pair too, final now that
+        """The recording ends: ``take_pairs`` with the open bin's pair too, final now that
         no later read can replace it (so the file keeps the pairs of the last second)."""
         self._keep(self.clock.reset())
-        self._close_second()
         self._last, self._fit = None, None
         return self.take_pairs()
 
@@ -108,12 +106,9 @@ class Timeline:
                 continue
             if a in restarts:
                 self._keep(self.clock.reset())
-                self._close_second()
                 self._last, self._fit = None, None
             device_s = placed.tick_us[a:b] / 1e6
             self._keep(self.clock.observe(float(device_s[-1]), host))
-            if self._second is not None and math.floor(device_s[-1]) > self._second[0]:
-                self._close_second()
             fit = self.clock.fit()
             out[a:b] = fit.host_time(device_s)
             if self._last is not None:
@@ -129,22 +124,9 @@ class Timeline:
                 placed.events.append(fit_event(fit, float(out[a]), placed.first + a))
 
     def _keep(self, pair: tuple[float, float] | None) -> None:
-        """A final (device s, host s) observation of the fitter: the least-delayed of each
-        second of device time becomes a clock pair (the fit itself uses finer bins)."""
-        if pair is None:
-            return
-        second = math.floor(pair[0])
-        if self._second is not None and self._second[0] != second:
-            self._close_second()
-        if self._second is None or pair[1] - pair[0] < self._second[1][1] - self._second[1][0]:
-            self._second = (second, pair)
-
-    def _close_second(self) -> None:
-        """The held second's best observation is final: out as a pair for ``take_pairs``."""
-        if self._second is not None:
-            device_s, host_s = self._second[1]
-            self._pairs.append((host_s, round(device_s * 1e6)))
-            self._second = None
+        """A final (device s, host s) observation of the fitter, kept for ``take_pairs``."""
+        if pair is not None:
+            self._pairs.append((pair[1], round(pair[0] * 1e6)))
 
 
 def fit_event(fit: ClockFit, time_s: float, sample_index: int) -> Event:

@@ -67,7 +67,7 @@ def test_a_drifting_device_clock_is_fitted_to_the_host_clock():
     assert tl.clock.fit().drift_ppm == pytest.approx(ppm, abs=30)
 
 
-def test_clock_pairs_are_the_least_delay_read_of_each_second_of_device_time():
+def test_clock_pairs_are_the_least_delay_read_of_each_quarter_second_of_device_time():
     tl = Timeline()
     reads = [(0, 1_000, 10.0030), (1, 400_000, 10.4005), (2, 900_000, 10.9080),
              (3, 1_200_000, 11.2010), (4, 1_700_000, 11.7040), (5, 2_100_000, 12.1000)]
@@ -75,8 +75,9 @@ def test_clock_pairs_are_the_least_delay_read_of_each_second_of_device_time():
     for seq, tick, host in reads:
         tl.place(device_block([seq], [tick]), host)
         pairs += tl.take_pairs()
-    # second 0 closed at tick 1.2 s, second 1 at 2.1 s; second 2 is still open
-    assert pairs == [(10.4005, 400_000), (11.2010, 1_200_000)]
+    # a bin closes when a read falls in a later one; the bin of tick 2.1 s is still open
+    assert pairs == [(10.0030, 1_000), (10.4005, 400_000), (10.9080, 900_000),
+                     (11.2010, 1_200_000), (11.7040, 1_700_000)]
     assert tl.take_pairs() == []
 
 
@@ -110,11 +111,11 @@ def test_a_clock_fit_event_marks_the_first_sample_stamped_with_each_refreshed_fi
     assert c.events == []
 
 
-def test_finish_gives_the_open_seconds_pair_too():
+def test_finish_gives_the_open_bins_pair_too():
     tl = Timeline()
     tl.place(device_block([0], [1_000]), host=10.0030)
     tl.place(device_block([1], [400_000]), host=10.4005)
-    assert tl.take_pairs() == []  # second 0 is still open
+    assert tl.take_pairs() == [(10.0030, 1_000)]  # the bin of 0.4 s is still open
     assert tl.finish() == [(10.4005, 400_000)]
     assert tl.take_pairs() == []
 
