@@ -112,12 +112,15 @@ def test_the_stored_clock_pairs_refit_the_device_clock(recordings, ppm):
     taken and close to it; a fit of them alone gives the device clock's drift."""
     rec, truth, t0 = recordings[ppm]
     pairs = rec.clock_pairs
-    seconds = pairs["device_tick_us"] // 250_000  # quarter seconds
-    assert len(pairs) >= 4 * (RECORD_S[ppm] - 4) and (np.diff(seconds) == 1).all()
+    quarters = pairs["device_tick_us"] // 250_000
+    # one per quarter second, in order (a quarter no read fell in, behind a hiccup, has none)
+    assert len(pairs) >= 4 * (RECORD_S[ppm] - 4) and (np.diff(quarters) >= 1).all()
     rows = np.searchsorted(rec.device_tick_us, pairs["device_tick_us"])
     assert np.array_equal(rec.device_tick_us[rows], pairs["device_tick_us"])
     delay_ms = (pairs["host_time"] - true_times(rec, truth, t0)[rows]) * 1e3
-    assert (delay_ms >= 0).all() and np.median(delay_ms) < 2.0
+    # after their samples, and the least-delayed of their quarter second: far below the 50 ms
+    # a read can wait for its batch (a pair picked at random would be ~25 ms late)
+    assert (delay_ms >= 0).all() and np.median(delay_ms) < 5.0
     refit = lower_envelope_fit(pairs["device_tick_us"] / 1e6, pairs["host_time"])
     print(f"\n{ppm:+g} ppm: {len(pairs)} clock pairs, delay median {np.median(delay_ms):.2f} "
           f"ms; refit drift {refit.drift_ppm:+.1f} ppm")
