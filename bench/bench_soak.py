@@ -6,11 +6,9 @@ The simulator serves on a fresh pty (own process) and ``palpation record --headl
 it for DURATION seconds (own process, as a user would run it, as in bench_e2e.py). The
 recorder's resident set size (RSS, psutil) is sampled every second. Reported: RSS over time,
 its growth while recording after the first SETTLE seconds (the highest RSS until the recording
-ends minus the RSS SETTLE seconds into it; target <= 20 MB), the samples in the file, and
-apart, the peak once recording has ended (the file is finalised, then read back whole for the
-summary the command prints). The recording's start is taken from the recorder's first
-progress line, which says how long it has been recording. The figures go to
-bench/results/soak.json.
+ends minus the RSS SETTLE seconds into it; target <= 20 MB) and the samples in the file. The
+recording's start is taken from the recorder's first progress line, which says how long it
+has been recording. The figures go to bench/results/soak.json.
 
     python bench/bench_soak.py [--duration 105] [--rate 100000] [--settle 10] [--quick]
 """
@@ -100,15 +98,12 @@ def soak(tmp: Path, rate: float, duration: float) -> tuple[list[list[float]], fl
 def figures(series: list[list[float]], started: float, duration: float,
             settle: float) -> dict:
     """RSS at ``settle`` s into the recording, its peak until the recording ends and the
-    growth between them (MB); the peak after it (finalising the file and reading it back for
-    the summary the command prints)."""
+    growth between them (MB)."""
     recording = [rss for t, rss in series if started + settle <= t <= started + duration]
-    after = [rss for t, rss in series if t > started + duration]
     if not recording:
         raise RuntimeError(f"the recorder recorded less than {settle:g} s")
     return {"rss_at_settle_mb": recording[0], "rss_peak_recording_mb": max(recording),
-            "growth_mb": round(max(recording) - recording[0], 2),
-            "rss_peak_after_recording_mb": max(after, default=None)}
+            "growth_mb": round(max(recording) - recording[0], 2)}
 
 
 def main() -> None:
@@ -128,8 +123,7 @@ def main() -> None:
     print(f"  RSS {fig['rss_at_settle_mb']:.0f} MB at {args.settle:g} s into the recording, "
           f"peak {fig['rss_peak_recording_mb']:.0f} MB until it ended: growth "
           f"{fig['growth_mb']:.1f} MB (target <= {TARGET_GROWTH_MB:g} MB); {samples:,} samples "
-          f"recorded; peak {fig['rss_peak_after_recording_mb']} MB while finalising and "
-          "reading the file back for the summary")
+          "recorded")
     save("soak", {"duration_s": duration, "rate_hz": args.rate, "settle_s": args.settle,
                   "target_growth_mb": TARGET_GROWTH_MB},
          {"rss_mb": series, "recording_started_s": round(started, 2), **fig,

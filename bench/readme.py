@@ -184,16 +184,12 @@ def analysis(r: dict[str, Any]) -> list[str]:
 
 def soak(r: dict[str, Any]) -> list[str]:
     p, f = r["parameters"], r["figures"]
-    after = f["rss_peak_after_recording_mb"]
     return [
         f"Memory (`make bench-soak`): recording the simulator at {khz(p['rate_hz'])} for "
         f"{num(p['duration_s'])} s ({num(f['samples'])} samples), the recorder's resident "
         f"memory was {num(f['rss_at_settle_mb'])} MB {num(p['settle_s'])} s into the "
         f"recording and at most {num(f['rss_peak_recording_mb'])} MB until it ended: "
-        f"{_one(f['growth_mb'])} MB of growth (target ≤ {num(p['target_growth_mb'])} MB)."
-        + ("" if after is None else
-           f" Once it ended, finalising the file and reading it back whole for the summary "
-           f"the command prints took it to {num(after)} MB.")]
+        f"{_one(f['growth_mb'])} MB of growth (target ≤ {num(p['target_growth_mb'])} MB)."]
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 SEQ_MOD = 1 << 16
 TICK_MOD = 1 << 32
-QUICK_MAX = 256  # blocks up to this size try the plain-Python path first
+PLAIN_MAX = 64  # blocks up to this size are checked with plain Python, larger ones with numpy
 
 
 @dataclass
@@ -59,7 +59,7 @@ class ContinuityTracker:
             return Unwrapped(np.empty(0, np.int64), np.empty(0, np.int64))
         seq = seq.astype(np.int64)
         tick = tick.astype(np.int64)
-        quick = self._contiguous(seq, tick) if len(seq) <= QUICK_MAX else None
+        quick = self._contiguous(seq, tick)
         if quick is not None:
             return quick
         if self._wire is None:
@@ -94,32 +94,23 @@ class ContinuityTracker:
         return Unwrapped(seq_un, tick_un, gaps, restarts)
 
     def _contiguous(self, seq: np.ndarray, tick: np.ndarray) -> Unwrapped | None:
-        """The usual block (no gap, no wrap of the tick) unwrapped with plain Python on
-        lists: a slow sensor's block is a handful of samples, where numpy's per-call cost
-        is most of the work."""
+        """The usual block (no gap, no wrap of the tick) unwrapped without the general
+        path's bookkeeping; None if the block is not that."""
         if self._wire is None:
             return None
         last_seq, last_tick = self._wire
-        seqs, ticks = seq.tolist(), tick.tolist()
-        prev = last_seq
-        for v in seqs:
-            if v - prev not in (1, 1 - SEQ_MOD):
-                return None
-            prev = v
-        prev = last_tick
-        for v in ticks:
-            if v < prev:
-                return None
-            prev = v
-        n = len(seqs)
+        if not _steps_by_one(seq, tick, last_seq, last_tick):
+            return None
+        n = len(seq)
+        end_tick = int(tick[-1])
         if (self.nominal_rate_hz > 0
-                and (ticks[-1] - last_tick) * self.nominal_rate_hz / 1e6 > n + SEQ_MOD // 2):
+                and (end_tick - last_tick) * self.nominal_rate_hz / 1e6 > n + SEQ_MOD // 2):
             return None  # the counter looks contiguous but whole turns of it were lost
         seq_base, tick_base = self._unwrapped
         seq_un = np.arange(seq_base + 1, seq_base + 1 + n, dtype=np.int64)
-        tick_un = tick - last_tick + tick_base
-        self._wire = (seqs[-1], ticks[-1])
-        self._unwrapped = (seq_base + n, ticks[-1] - last_tick + tick_base)
+        tick_un = tick - (last_tick - tick_base)
+        self._wire = (int(seq[-1]), end_tick)
+        self._unwrapped = (seq_base + n, end_tick - last_tick + tick_base)
         return Unwrapped(seq_un, tick_un)
 
     def _period_us(self) -> int:
@@ -132,3 +123,26 @@ class ContinuityTracker:
         expected = dtick * self.nominal_rate_hz / 1e6
         turns = max(0, round((expected - dseq) / SEQ_MOD))
         return dseq + turns * SEQ_MOD
+
+
+def _steps_by_one(seq: np.ndarray, tick: np.ndarray, last_seq: int, last_tick: int) -> bool:
+    """Whether every sequence number follows the one before it by one (modulo the counter)
+    and the tick never goes back, from (``last_seq``, ``last_tick``) on. A slow sensor's
+    block is a handful of samples, where numpy's per-call cost is most of the work, so small
+    blocks are checked on lists."""
+    if len(seq) > PLAIN_MAX:
+        if (int(seq[0]) - last_seq) % SEQ_MOD != 1 or int(tick[0]) < last_tick:
+            return False
+        return bool((((seq[1:] - seq[:-1]) & (SEQ_MOD - 1)) == 1).all()
+                    and (tick[1:] >= tick[:-1]).all())
+    prev = last_seq
+    for v in seq.tolist():
+        if v - prev not in (1, 1 - SEQ_MOD):
+            return False
+        prev = v
+    prev = last_tick
+    for v in tick.tolist():
+        if v < prev:
+            return False
+        prev = v
+    return True

@@ -4,15 +4,18 @@ Shaped like pyserial's ``serial.threaded``: a listener gets ``connection_made``,
 ``data_received`` and ``connection_lost``. Headless, reads are batched (take everything waiting,
 then let up to ``BATCH_S`` of data gather before the next read) so that a 1 kHz sensor costs
 ~40 wake-ups a second instead of 1000; while reads come back full, it reads again at once
-so that a 100 kHz sensor never waits on the batching. With ``batch_s=0`` (a live window is
-open, and a sample's way to the screen must not wait) it reads as soon as bytes arrive. Each
-chunk is stamped with the host's monotonic clock at the read. When the port fails the link
-reopens it, by its path or by its USB identity.
+so that a 100 kHz sensor never waits on the batching, and hands the reads of such a fast
+stream to the listener a few together (``HAND_OVER_BYTES``). With ``batch_s=0`` (a live window
+is open, and a sample's way to the screen must not wait) it reads as soon as bytes arrive and
+hands each read over at once. Each chunk is stamped with the host's monotonic clock at the
+read that brought its newest bytes. When the port fails the link reopens it, by its path or
+by its USB identity.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import Protocol
@@ -22,8 +25,18 @@ import serial
 from firmware_bridge.ports import find_by_identity, identity_of
 
 MAX_CHUNK = 1 << 20
-BUSY_BYTES = 4096  # a read this large means data is streaming in: read again at once
-SAFE_BYTES = 4096  # most bytes left to gather between two reads
+# Most bytes left to gather between two reads. A tty hands a read at most its line
+# discipline's 4 KiB buffer, and refills it from the driver's buffer (a pty's holds 20 KiB)
+# a little later, so a read returns about that much however long the pause was: a read this
+# large means the stream is fast and the reader may be behind, so it reads again at once.
+SAFE_BYTES = 4096
+BUSY_BYTES = 4096
+# Headless, the reads of a stream too fast to be read once per batch_s (above ~4.5 k
+# samples/s of protocol v1) are handed to the listener together, once per batch_s or per
+# this many bytes: a 100 kHz sensor is read ~440 times a second but its pipeline runs ~55
+# times, and a run costs nearly the same whether it gets 200 samples or 1800.
+HAND_OVER_BYTES = 32768
+FIRST_PAUSE_S = 0.001  # after a read that was not paused for, pauses grow from this, doubling
 # headless: how long data may gather between reads. Longer costs less CPU (50 ms: ~1 % of a
 # core less at 1 kHz than 25 ms) but gives the device clock's fit fewer observations; with the
 # fit's quarter-second bins, 50 ms still keeps timestamps within 2 ms p99 (test_clock_e2e)
@@ -80,6 +93,11 @@ class SerialLink:
         self.bytes_received = 0
         self._last_read = time.monotonic()
         self._rate = 0.0  # bytes per second, smoothed
+        self._last_pause = 0.0  # seconds the reader paused before its latest read
+        self._held: list[bytes] = []  # read, not yet handed to the listener (a fast stream)
+        self._held_bytes = 0
+        self._held_since = 0.0  # host time of the first read held (0: none)
+        self._held_at = 0.0  # host time of the latest read held
 
     def start(self) -> None:
         """Open the port (LinkError if it cannot be opened) and start reading."""
@@ -121,36 +139,66 @@ class SerialLink:
                 port.close()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            port = self._port
-            try:
-                first = port.read(1)
-                if not first:
+        try:
+            while not self._stop.is_set():
+                port = self._port
+                try:
+                    first = port.read(port.in_waiting or 1)  # after a pause, bytes are waiting
+                    if not first:
+                        self._hand_over()  # quiet for a read timeout: what is held goes now
+                        continue
+                    data = self._drain(port, first)
+                except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                    if self._stop.is_set():
+                        return
+                    self._hand_over()
+                    self._close()
+                    self.listener.connection_lost(_reason(exc), time.monotonic())
+                    if not self.reconnect or not self._reopen():
+                        return
                     continue
-                data = self._drain(port, first)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                if self._stop.is_set():
-                    return
-                self._close()
-                self.listener.connection_lost(_reason(exc), time.monotonic())
-                if not self.reconnect or not self._reopen():
-                    return
-                continue
-            now = time.monotonic()
-            self.bytes_received += len(data)
-            self.listener.data_received(data, now)
-            self._stop.wait(self._pause(len(data), now))
+                now = time.monotonic()
+                self.bytes_received += len(data)
+                pause = self._pause(len(data), now)
+                self._held.append(data)
+                self._held_bytes += len(data)
+                self._held_at = now
+                self._held_since = self._held_since or now
+                if not self._holding(now):
+                    self._hand_over()
+                self._stop.wait(pause)
+        finally:
+            self._hand_over()
+
+    def _holding(self, now: float) -> bool:
+        """Whether to keep what was read for the next read: only headless, for a stream too
+        fast to be read once per batch_s (SAFE_BYTES), until it holds HAND_OVER_BYTES or
+        batch_s passed since its first read held."""
+        return (self._rate * self.batch_s > SAFE_BYTES
+                and self._held_bytes < HAND_OVER_BYTES and now - self._held_since < self.batch_s)
+
+    def _hand_over(self) -> None:
+        """Give the listener the bytes held, stamped with the time of the read that brought
+        the newest of them."""
+        if self._held:
+            data, self._held, self._held_bytes, self._held_since = b"".join(self._held), [], 0, 0.0
+            self.listener.data_received(data, self._held_at)
 
     def _pause(self, nbytes: int, now: float) -> float:
         """How long to let the next batch gather: ``batch_s``, but never so long that more
-        than ``SAFE_BYTES`` would pile up at the current data rate (a pty holds ~16 KiB, a
-        USB serial driver more), and not at all while reads come back full."""
+        than ``SAFE_BYTES`` would pile up at the current data rate, and not at all while reads
+        come back full. The rate is measured between reads, so after a silence (the device's
+        replies to a handshake, then its stream starting at 100 kHz) it reads near zero: a
+        pause is therefore at most twice the last one (from FIRST_PAUSE_S), and the rate
+        is known before a long pause is taken."""
         elapsed = max(now - self._last_read, 1e-4)
         self._last_read = now
         self._rate = 0.7 * self._rate + 0.3 * nbytes / elapsed
         if nbytes >= BUSY_BYTES:
-            return 0.0
-        return min(self.batch_s, SAFE_BYTES / self._rate) if self._rate > 0 else self.batch_s
+            return 0.0  # and the next pause goes on from the last one
+        self._last_pause = min(self.batch_s, SAFE_BYTES / self._rate if self._rate > 0
+                               else math.inf, max(FIRST_PAUSE_S, 2.0 * self._last_pause))
+        return self._last_pause
 
     def _drain(self, port: serial.Serial, data: bytes) -> bytes:
         """Everything waiting now. A tty hands out at most its line-discipline buffer (4 KiB)

@@ -19,6 +19,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from analysis.decimate import peak_decimate
 from schemas.session_protocol import Dose
+from schemas.units import axis_label
 
 HISTORY_POINTS = 500  # per finished hold (faded: fewer points than pixels is fine)
 LIVE_POINTS = 1000  # per live curve and frame
@@ -28,7 +29,7 @@ COLORS = {
     "band": (46, 160, 67, 60),
     "window": (88, 166, 255, 28),
     "history": (200, 200, 200, 90),
-    "reference": (255, 170, 60, 200),
+    "reference": (255, 80, 230, 230),  # magenta: unlike the selected hold's yellow
     "current": "#ffffff",
     "selected": (255, 220, 90, 255),
     "in_band": "#2ea043",
@@ -43,8 +44,9 @@ COLORS = {
 def shown_band(dose: Dose | None, area_cm2: float,
                per_unit: float) -> tuple[float, float] | None:
     """``dose``'s target band in display units (newtons for ``area_cm2`` times ``per_unit``),
-    or None without a dose or a finite band."""
-    if dose is None:
+    or None without a dose or a finite band, and for a threshold ramp (its "band" is the
+    plausible range of thresholds up to the cut-off: nothing to hold, so nothing to shade)."""
+    if dose is None or dose.is_threshold_ramp:
         return None
     low, high = dose.band_n(area_cm2)
     band = (low * per_unit, high * per_unit)
@@ -84,9 +86,8 @@ class HoldPlot(StillPlot):
             item.hideAxis("bottom")
             item.getAxis("left").setWidth(28)
         else:
-            item.setLabel("bottom", "time since the hold began", units="s")
-            item.setLabel("left", "pressure" if unit not in ("N", "kgf", "lbf") else "force",
-                          units=unit)
+            item.setLabel("bottom", axis_label("s", "time since the hold began"))
+            item.setLabel("left", axis_label(unit))
         self.window = pg.LinearRegionItem(orientation="vertical", movable=False,
                                           brush=pg.mkBrush(COLORS["window"]), pen=pg.mkPen(None))
         self.addItem(self.window)
@@ -130,6 +131,9 @@ class HoldPlot(StillPlot):
         self._grow(curves)
 
     def set_current(self, x: np.ndarray, y: np.ndarray) -> None:
+        """The hold in progress; clearing a curve already clear repaints nothing."""
+        if not len(x) and (self.current.xData is None or not len(self.current.xData)):
+            return
         self.current.setData(x, y)
         if len(x):
             self._grow([(x, y)])

@@ -4,9 +4,11 @@ source readings → timeline (sequence, fitted device clock → session seconds,
 force (tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button
 and hold events (with the hold rows), live warnings, and the file sink, which also gets the
 timeline's clock pairs (its least-delay clock observation of each quarter second of device
-time), its device_restart and clock_fit events, and a row of link counters about every second. While
-the recording is paused the file gets events only (the clock pairs of the pause follow when it
-ends, or at stop).
+time), its device_restart and clock_fit events, and a row of link counters about every
+second. While the recording is paused the file gets events only (the clock pairs of the pause
+follow when it ends, or at stop). An event's ``sample_index`` is the row of its sample in the
+file's sample datasets; a sample that is not recorded (paused, or dropped because the writer
+fell behind) has none, so its events point at the row the next recorded sample gets.
 """
 
 from __future__ import annotations
@@ -53,21 +55,32 @@ class Pipeline:
         self.buttons = ButtonEdges()
         self.last_host = 0.0  # session time of the latest read recorded
         self._last_periodic = -math.inf
+        self._band_point: int | None = None  # the trigger point _band_high belongs to
+        self._band_high = math.nan
 
     def process(self, readings: Readings, host_time: float) -> None:
         """One chunk, read at host monotonic time ``host_time``."""
         host = host_time - self.t0
         self._messages(readings.messages, host)
-        if not len(readings.raw):
+        n = len(readings.raw)
+        if not n:
             return
-        placed = self.timeline.place(readings, host)
+        row = self.sink.rows
+        recorded = self.sink.admit(n, host)
+        placed = self.timeline.place(readings, host, row=row, recorded=recorded)
         force = self.force.newtons(readings.raw)
+        if recorded:
+            self.sink.put_samples(Samples(
+                data=force, timestamps=placed.timestamps,
+                raw_counts=np.asarray(readings.raw, dtype=np.int32),
+                device_tick_us=placed.tick_us, sequence=placed.sequence,
+                host_time=np.full(n, host), flags=np.asarray(readings.flags, dtype=np.uint8)))
         self._deliver(force, placed, readings, host)
         for event in placed.events:
             self.sink.put(event)
         for gap in placed.gaps:
             self.sink.put(Event(float(placed.timestamps[gap.index]), "gap", value=gap.missing,
-                                sample_index=placed.first + gap.index))
+                                sample_index=placed.row(gap.index)))
 
     def _messages(self, messages: list, host: float) -> None:
         """A device's identity after a reconnect, its tare answers, a gauge's error replies
@@ -92,29 +105,31 @@ class Pipeline:
         self.ring.push(times, force, flags)
         if self.lsl is not None:
             self.lsl.push(force, times + self.t0)  # session time → LSL local_clock
-        for event in self.buttons.feed(flags, times, placed.first):
+        for event in self.buttons.feed(flags, times, placed.row):
             self.sink.put(event)
         now_s = time.monotonic() - self.t0
-        for item in self.holds.feed(times, force, now_s, self.timeline.samples):
+        for item in self.holds.feed(times, force, now_s, placed.row(len(force))):
             if isinstance(item, Event) or not self.sink.paused:
                 self.sink.put(item)
         for event in self.warnings.watch(force, flags, self.holds.live is not None,
-                                         self.holds.band_n()[1], host):
+                                         self._band_high_n(), host):
             self.sink.put(event)
         if self.sink.paused:
             return
-        n = len(force)
-        self.sink.offer(Samples(data=force, timestamps=times,
-                                raw_counts=readings.raw.astype(np.int32),
-                                device_tick_us=placed.tick_us, sequence=placed.sequence,
-                                host_time=np.full(n, host), flags=flags.astype(np.uint8)),
-                        host, placed.first)
         self.last_host = host
         for pair_host, tick_us in self.timeline.take_pairs():
             self.sink.put(ClockPair(pair_host, tick_us))
         if host - self._last_periodic >= PERIODIC_S:
             self._last_periodic = host
             self.sink.put(self.link_stats())
+
+    def _band_high_n(self) -> float:
+        """The top of the current trigger point's band (for the warnings' full scale), looked
+        up again only when the point changes."""
+        point = self.holds.point_index
+        if point != self._band_point:
+            self._band_point, self._band_high = point, self.holds.band_n()[1]
+        return self._band_high
 
 
 Command = Callable[[], list[Event]]

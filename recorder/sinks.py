@@ -4,7 +4,9 @@ Any thread may ``put`` a message; only the writer thread touches the file. Every
 ``drain_s`` the writer takes everything queued and makes one append per dataset, then a flush,
 so a killed process loses at most the last ``drain_s`` of data. The queue carries the records
 the file stores (``Samples``, ``Event``, ``LinkStats``, ``Hold``, ``ClockPair``) and nothing
-else: anything else is refused when it is put. If the writer falls behind by more than
+else: anything else is refused when it is put. A block of samples is first admitted (the
+reader thread), which tells the rows of the file it will fill before it is queued, so the
+events of its samples can point at them. If the writer falls behind by more than
 ``queue_limit`` samples, blocks are dropped, counted and recorded as an event, never silently.
 """
 
@@ -63,25 +65,31 @@ class _Close:
 
 Message = Samples | Event | LinkStats | HoldRow | ClockPair
 MESSAGE_TYPES = (Samples, Event, LinkStats, HoldRow, ClockPair)
+RECORD_TYPES = (Event, LinkStats, HoldRow, ClockPair)  # what ``put`` takes; samples are admitted
 
 
 class FileSink:
-    """The writer thread and its queue; ``paused`` holds samples and holds back (events go on)."""
+    """The writer thread and its queue; ``paused`` holds samples and holds back (events go on).
+
+    ``rows`` counts the sample rows queued for the file, so it is the row the next recorded
+    sample gets: what an event's ``sample_index`` points at."""
 
     def __init__(self, queue_limit: int, drain_s: float) -> None:
         self.queue_limit = queue_limit
         self.drain_s = drain_s
         self.paused = False
         self.lost = 0  # samples dropped because the writer fell behind
+        self.rows = 0  # sample rows queued for the file so far
         self._queue: queue.Queue = queue.Queue()
         self._queued = 0  # samples waiting for the writer
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def put(self, message: Message) -> None:
-        """Queue one record for the file (any thread); TypeError for anything else."""
-        if type(message) not in MESSAGE_TYPES:
-            raise TypeError(f"the file sink takes {', '.join(t.__name__ for t in MESSAGE_TYPES)}"
+        """Queue one record for the file (any thread); TypeError for anything else (samples
+        go through ``admit`` and ``put_samples``)."""
+        if type(message) not in RECORD_TYPES:
+            raise TypeError(f"the file sink takes {', '.join(t.__name__ for t in RECORD_TYPES)}"
                             f", not {type(message).__name__}")
         self._queue.put(message)
 
@@ -93,21 +101,28 @@ class FileSink:
         return [Event(time_s, "record_stop" if paused else "record_start",
                       text="paused" if paused else "resumed", sample_index=sample_index)]
 
-    def offer(self, block: Samples, host: float, first: int) -> bool:
-        """Queue a block of samples unless the writer is ``queue_limit`` behind; a dropped
-        block is counted in ``lost`` and recorded as a writer_overrun event."""
-        n = len(block)
+    def admit(self, n: int, host: float) -> bool:
+        """Whether a block of ``n`` samples read at session time ``host`` goes to the file
+        (then rows ``rows`` to ``rows + n - 1`` are its, and ``put_samples`` must follow): not
+        while paused, nor when the writer is ``queue_limit`` behind, in which case the block
+        is counted in ``lost`` and recorded as a writer_overrun event (reader thread)."""
+        if self.paused:
+            return False
         with self._lock:
             overrun = self._queued + n > self.queue_limit
             if not overrun:
                 self._queued += n
         if overrun:
             self.lost += n
-            self.put(Event(host, "writer_overrun", value=n, sample_index=first,
+            self.put(Event(host, "writer_overrun", value=n, sample_index=self.rows,
                            text="writer fell behind; samples dropped"))
             return False
-        self._queue.put(block)
+        self.rows += n
         return True
+
+    def put_samples(self, block: Samples) -> None:
+        """Queue a block of samples that ``admit`` let in."""
+        self._queue.put(block)
 
     def start(self, writer: RecordingWriter, on_error: Callable[[str], None]) -> None:
         """Start the writer thread; a file error ends it and is passed to ``on_error``."""
@@ -144,8 +159,7 @@ class FileSink:
             batch[type(message)].append(message)
 
     def _write(self, writer: RecordingWriter, batch: dict[type, list]) -> None:
-        for pair in batch[ClockPair]:
-            writer.append_clock_pair(pair.host_time, pair.device_tick_us)
+        writer.append_clock_pairs([(p.host_time, p.device_tick_us) for p in batch[ClockPair]])
         if batch[Samples]:
             block = Samples.concat(batch[Samples])
             writer.append_samples(**block.columns())

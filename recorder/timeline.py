@@ -38,9 +38,15 @@ class Placed:
     timestamps: np.ndarray  # session seconds (fitted device clock, or host time for a gauge)
     tick_us: np.ndarray  # int64 device clock, unwrapped (host µs for a gauge)
     sequence: np.ndarray  # int64, unwrapped
-    first: int  # index in the recording of the block's first sample
+    first: int  # the row in the file of the block's first sample (see ``row``)
     gaps: list[Gap] = field(default_factory=list)  # frames lost before samples of the block
     events: list[Event] = field(default_factory=list)  # device_restart and clock_fit
+    recorded: bool = True  # False: the block does not reach the file (paused, or dropped)
+
+    def row(self, i: int) -> int:
+        """The row in the file's sample datasets of the block's sample ``i``; for a block not
+        recorded, the row the next recorded sample gets (an event's ``sample_index``)."""
+        return self.first + i if self.recorded else self.first
 
 
 class Timeline:
@@ -48,7 +54,7 @@ class Timeline:
 
     def __init__(self) -> None:
         self.continuity = ContinuityTracker()
-        self.samples = 0  # samples placed so far
+        self.samples = 0  # samples placed so far (paused ones too)
         self.clock = ClockFitter()  # this device epoch's fit (see schemas.clockfit.BIN_S)
         self._last: tuple[float, float] | None = None  # this epoch's last (timestamp, device s)
         self._pairs: list[tuple[float, int]] = []  # final clock pairs not yet taken
@@ -63,16 +69,21 @@ class Timeline:
         """The device's rate, which lets continuity resolve long gaps."""
         self.continuity.nominal_rate_hz = rate
 
-    def place(self, readings: Readings, host: float) -> Placed:
-        """Place a non-empty block read at session time ``host``."""
+    def place(self, readings: Readings, host: float, *, row: int | None = None,
+              recorded: bool = True) -> Placed:
+        """Place a non-empty block read at session time ``host``, whose first sample is row
+        ``row`` of the file (default: the samples placed so far, as when nothing was paused
+        or dropped); ``recorded`` False when the block does not reach the file."""
         n = len(readings.raw)
-        first = self.samples
+        count = self.samples
         self.samples += n
+        first = count if row is None else row
         if readings.seq is None:
             return Placed(np.full(n, host), np.full(n, round(host * 1e6), dtype=np.int64),
-                          np.arange(first, first + n, dtype=np.int64), first)
+                          np.arange(count, count + n, dtype=np.int64), first,
+                          recorded=recorded)
         un = self.continuity.feed(readings.seq, readings.tick_us)
-        placed = Placed(np.empty(n), un.tick_us, un.sequence, first, un.gaps)
+        placed = Placed(np.empty(n), un.tick_us, un.sequence, first, un.gaps, recorded=recorded)
         self._stamp(placed, un.restarts, host)
         return placed
 
@@ -112,16 +123,20 @@ class Timeline:
             fit = self.clock.fit()
             out[a:b] = fit.host_time(device_s)
             if self._last is not None:
+                # the fitted line rises faster than the catch-up line, so once a block starts
+                # on or above it, all of the block is
                 last_t, last_d = self._last
-                out[a:b] = np.maximum(out[a:b], last_t + CATCH_UP * fit.rate * (device_s - last_d))
+                if out[a] < last_t + CATCH_UP * fit.rate * (device_s[0] - last_d):
+                    out[a:b] = np.maximum(out[a:b],
+                                          last_t + CATCH_UP * fit.rate * (device_s - last_d))
             self._last = (float(out[b - 1]), float(device_s[-1]))
             if a in restarts:
                 placed.events.append(Event(float(out[a]), "device_restart",
                                            value=float(placed.tick_us[a]),
-                                           sample_index=placed.first + a))
+                                           sample_index=placed.row(a)))
             if fit != self._fit:
                 self._fit = fit
-                placed.events.append(fit_event(fit, float(out[a]), placed.first + a))
+                placed.events.append(fit_event(fit, float(out[a]), placed.row(a)))
 
     def _keep(self, pair: tuple[float, float] | None) -> None:
         """A final (device s, host s) observation of the fitter, kept for ``take_pairs``."""

@@ -6,6 +6,8 @@ is replaced in one step, so the window may read it at any time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from firmware_bridge.frames import FLAG_BUTTON, FLAG_SATURATED
@@ -40,18 +42,23 @@ class Steadiness:
     def __init__(self) -> None:
         self.lo = self.hi = np.nan
         self.since = np.nan
+        self.block = (np.nan, np.nan)  # the last block's finite range (NaN: none)
 
     def feed(self, force: np.ndarray, time_s: float, tolerance_n: float) -> float:
         """Seconds the force has been steady, as of this block (ending at ``time_s``)."""
-        finite = force[np.isfinite(force)]
-        if not finite.size:
+        lo, hi = float(np.fmin.reduce(force)), float(np.fmax.reduce(force))  # NaN skipped
+        self.block = (lo, hi)
+        if lo != lo:  # no finite force in the block
             return 0.0
-        lo, hi = float(finite.min()), float(finite.max())
-        joined_lo, joined_hi = np.fmin(self.lo, lo), np.fmax(self.hi, hi)
-        if not joined_hi - joined_lo <= tolerance_n:
-            self.lo, self.hi, self.since = float(finite[-1]), float(finite[-1]), time_s
+        if self.lo == self.lo:  # not the first block: join it to the steady stretch
+            lo, hi = min(self.lo, lo), max(self.hi, hi)
+        if hi - lo <= tolerance_n:
+            self.lo, self.hi = lo, hi
         else:
-            self.lo, self.hi = joined_lo, joined_hi
+            last = float(force[-1])
+            if last != last:
+                last = float(force[np.isfinite(force)][-1])
+            self.lo, self.hi, self.since = last, last, time_s
         return time_s - self.since
 
 
@@ -82,8 +89,11 @@ class LiveWarnings:
             if "zero" in self.now:  # lasts until rest can be judged again
                 now["zero"] = self.now["zero"]
         else:
-            rest = float(np.median(force))
-            if abs(rest) > REST_FRACTION * scale:
+            lo, hi = self._steady.block
+            limit = REST_FRACTION * scale
+            # a block all within the limit has its median there too: no sort needed
+            rest = 0.0 if -limit <= lo and hi <= limit else float(np.median(force))
+            if abs(rest) > limit:
                 now["zero"] = (f"zero moved: at rest the sensor reads {rest:+.1f} N, beyond "
                                f"{REST_FRACTION:.0%} of full scale ({scale:.0f} N); if nothing "
                                "is on the sensor, press T")
@@ -140,11 +150,15 @@ class ButtonEdges:
     def __init__(self) -> None:
         self._last = 0
 
-    def feed(self, flags: np.ndarray, timestamps: np.ndarray, first: int) -> list[Event]:
-        pressed = (flags & FLAG_BUTTON).astype(np.int8)
+    def feed(self, flags: np.ndarray, timestamps: np.ndarray,
+             row: Callable[[int], int]) -> list[Event]:
+        """The edges in a block; ``row`` gives the file row of its sample i (the event's
+        ``sample_index``)."""
+        pressed = flags & FLAG_BUTTON
         if not self._last and not pressed.any():
             return []
+        pressed = pressed.astype(np.int8)
         change = np.flatnonzero(np.diff(pressed, prepend=self._last))
         self._last = int(pressed[-1])
         return [Event(float(timestamps[i]), "button_down" if pressed[i] else "button_up",
-                      sample_index=first + i) for i in change.tolist()]
+                      sample_index=row(i)) for i in change.tolist()]

@@ -4,7 +4,7 @@ It pulls, it is never pushed: one QTimer reads the newest samples from the sessi
 buffer and the session's state (live hold, finished holds, status) and redraws. The window
 never touches the port or the file; keys become session calls, which become events in the
 file. Readable from a metre: a large readout, a large cue, a hold clock counting only time in
-the band.
+the band. The widgets and their places are built by ``recorder.window_layout``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import math
 import signal
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from analysis.decimate import peak_decimate
@@ -26,31 +24,25 @@ from recorder.coach import Cue, coach, ramp_cue, ramp_slope
 from recorder.panels import (
     COLORS,
     LIVE_POINTS,
-    HoldPlot,
-    SmallMultiples,
-    StillPlot,
-    big_label,
     hold_curve,
     quiet_offscreen_warnings,
     shown_band,
 )
+from recorder.qtstart import fit_to_screen, start_qt
 from recorder.session import RecordingSession
+from recorder.window_layout import TRACE_SECONDS, FrameClock, build_layout
 from schemas.session_protocol import Dose
-from schemas.units import newtons_per_unit
+from schemas.units import newtons_per_unit, value_text
 
-TRACE_SECONDS = 10.0
+# Frames per second. A sample waits up to one frame period for the next frame, so the period
+# bounds the latency from the device's sample instant to the screen (target p99 25 ms at 1 kHz,
+# bench/bench_window.py): at 60 fps the wait alone reaches 16.7 ms; at 100 fps 10 ms, for about
+# a quarter more CPU (the reader and writer threads cost the same at any frame rate).
+FRAME_RATE_HZ = 100.0
 READOUT_SECONDS = 0.1  # the readout shows the mean of the last 100 ms: steady, yet live
 STATUS_PERIOD_S = 0.25  # the status line changes 4 times a second, not every frame
 NOTICE_S = 4.0  # how long a refused tare's reason stays on screen
-HELP = """Keys
-  Space / R   pause or resume recording
-  → / N       next trigger point        ← / P   previous trigger point
-  T           tare (zero at the current load; refused under load, T again forces it)
-  M           mark
-  0–9, +      pain rating 0–9, + is 10
-  B           blind trial: hide all feedback (recording goes on)
-  C           calibration in use, its warnings, tare
-  H / F1      this help                 Esc / Q  stop and close"""
+COMPLETE_MESSAGE = "PROTOCOL COMPLETE"
 
 CUE_COLORS = {
     Cue.IDLE: COLORS["idle"], Cue.BELOW: COLORS["below"], Cue.IN_BAND: COLORS["in_band"],
@@ -59,67 +51,15 @@ CUE_COLORS = {
 }
 
 
-class FrameClock:
-    """When frames were painted and how many samples each showed: the window's fps, and what
-    the latency benchmark matches sample arrivals against."""
-
-    def __init__(self, keep: int = 4096) -> None:
-        self.frames: deque[tuple[float, int]] = deque(maxlen=keep)
-        self.drawn_total = 0
-
-    def painted(self) -> None:
-        self.frames.append((time.monotonic(), self.drawn_total))
-
-    def fps(self, window_s: float = 1.0) -> float:
-        """Frames painted per second over the last ``window_s``."""
-        if len(self.frames) < 2:
-            return 0.0
-        end = self.frames[-1][0]
-        count = 0
-        for t, _ in reversed(self.frames):
-            if t < end - window_s:
-                break
-            count += 1
-        return (count - 1) / window_s
-
-
-class TracePlot(StillPlot):
-    """The live trace of the last seconds; its paint marks a frame on the FrameClock."""
-
-    def __init__(self, clock: FrameClock, unit: str) -> None:
-        super().__init__()
-        self.clock = clock
-        item = self.getPlotItem()
-        item.setLabel("bottom", "time", units="s")
-        item.setLabel("left", unit)
-        self.setXRange(-TRACE_SECONDS, 0, padding=0)
-        self._y_max = 1.0
-        self.setYRange(0, self._y_max, padding=0)
-        self.addItem(self.band)
-        self.curve = self.plot(pen=pg.mkPen("#58a6ff", width=1))
-
-    def show_trace(self, x: np.ndarray, y: np.ndarray, floor: float) -> None:
-        """Draw the trace; the y range only grows (to the band or the data), so the axes
-        repaint rarely."""
-        self.curve.setData(x, y)
-        top = max(floor, float(np.nanmax(y)) if len(y) else 0.0)
-        if top > self._y_max:
-            self._y_max = top * 1.2
-            self.setYRange(0, self._y_max, padding=0)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().paintEvent(event)
-        self.clock.painted()
-
-
 class LiveWindow(QtWidgets.QMainWindow):
     """The coaching window for one RecordingSession."""
 
-    def __init__(self, session: RecordingSession, fps: float = 60.0,
+    def __init__(self, session: RecordingSession, fps: float = FRAME_RATE_HZ,
                  screenshot: Path | None = None) -> None:
         super().__init__()
         self.session = session
         self.screenshot = screenshot
+        self.screenshot_saved = True  # False once saving ``screenshot`` failed
         protocol = session.protocol
         self.unit = session.options.display_unit or (protocol.unit if protocol else "N")
         self.per_unit = 1.0 / newtons_per_unit(self.unit, session.contact_area_cm2)
@@ -135,67 +75,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._status_at = 0.0
         self.setWindowTitle(f"palpation — {session.options.out.name}")
         self.setStyleSheet(f"background-color: {COLORS['background']}; color: #e6edf3;")
-        self._build()
+        build_layout(self, [self._dose(i) for i in range(len(self.labels))])
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
-        self.timer.start(max(1, int(1000 / fps)))
-
-    # ---- layout ---------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        root = QtWidgets.QWidget()
-        self.setCentralWidget(root)
-        outer = QtWidgets.QVBoxLayout(root)
-        head = QtWidgets.QHBoxLayout()
-        self.point_label = big_label(22)
-        self.cue_label = big_label(30)
-        self.cue_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.cue_label.setMinimumWidth(520)
-        self.button_label = big_label(14)
-        head.addWidget(self.point_label, 3)
-        head.addWidget(self.cue_label, 4)
-        head.addWidget(self.button_label, 1)
-        outer.addLayout(head)
-
-        middle = QtWidgets.QHBoxLayout()
-        left = QtWidgets.QVBoxLayout()
-        self.readout = big_label(64)
-        self.readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
-        self.unit_label = big_label(18, bold=False)
-        self.unit_label.setText(self.unit)
-        self.unit_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
-        self.clock_label = big_label(26)
-        self.clock_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
-        self.ramp_label = big_label(14, bold=False)
-        self.ramp_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
-        for w in (self.readout, self.unit_label, self.clock_label, self.ramp_label):
-            left.addWidget(w)
-        left.addStretch(1)
-        middle.addLayout(left, 2)
-        self.heart = HoldPlot(unit=self.unit)
-        middle.addWidget(self.heart, 5)
-        self.trace = TracePlot(self.clock, self.unit)
-        middle.addWidget(self.trace, 4)
-        outer.addLayout(middle, 5)
-
-        self.multiples = SmallMultiples(self.labels, self.unit)
-        outer.addWidget(self.multiples, 3)
-        for i, plot in enumerate(self.multiples.plots):
-            plot.set_dose(self._dose(i), self.session.contact_area_cm2, self.per_unit)
-
-        self.help_label = QtWidgets.QLabel(HELP)
-        self.help_label.setStyleSheet("font-family: monospace; font-size: 13pt; "
-                                      "background: #1f2630; padding: 12px;")
-        self.help_label.hide()
-        outer.addWidget(self.help_label)
-        self.status = QtWidgets.QLabel("")
-        self.status.setStyleSheet("color: #8b949e; font-size: 11pt;")
-        outer.addWidget(self.status)
-        self.warning_label = QtWidgets.QLabel("")
-        self.warning_label.setStyleSheet(f"color: {COLORS['above']}; font-size: 12pt;")
-        outer.addWidget(self.warning_label)
-        self.resize(1600, 1000)
+        self.timer.start(max(1, round(1000 / fps)))
 
     def _dose(self, index: int) -> Dose | None:
         protocol = self.session.protocol
@@ -214,12 +98,16 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.clock.drawn_total = view.total
         blind = s.blind
         live = s.live_hold
+        if live is not None and live.start_s > self.verdict_label.hold_end_s:
+            self.verdict_label.set_verdict(None)
         force_n = self._readout_force(view)
         if len(view.time):
             x, y = peak_decimate(view.time - view.time[-1], view.force * self.per_unit,
                                  LIVE_POINTS)
             self.trace.show_trace(x, y, self._trace_floor)
-        if live is not None and not blind:
+        if self.ramp.active:
+            self.ramp.update(live, s.ring, blind)
+        elif live is not None and not blind:
             recent = s.ring.since(live.start_s)
             x, y = hold_curve(recent.time, recent.force * self.per_unit, live.start_s,
                               LIVE_POINTS)
@@ -247,7 +135,8 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _show_cues(self, live, force_n: float, view, blind: bool) -> None:
         s = self.session
-        for w in (self.readout, self.clock_label, self.ramp_label, self.trace):
+        for w in (self.readout, self.clock_label, self.ramp_label, self.trace,
+                  self.verdict_label):
             w.setVisible(not blind)
         if blind:
             self._set("cue", self.cue_label, "BLIND TRIAL — feedback off", COLORS["idle"])
@@ -256,17 +145,29 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._set("readout", self.readout, "—" if math.isnan(value) else f"{value:.1f}")
         if s.protocol is None:
             return
+        if s.protocol_complete:
+            self._set("cue", self.cue_label, COMPLETE_MESSAGE, COLORS["complete"])
+            self._set("clock", self.clock_label, "")
+            self._set("ramp", self.ramp_label, "")
+            return
         dose = s.protocol.points[s.point_index].dose
+        if self.ramp.active:
+            ramp = self.ramp.texts()
+            self._set("cue", self.cue_label, ramp.cue, ramp.color)
+            self._set("clock", self.clock_label, ramp.line)
+            self._set("ramp", self.ramp_label, ramp.note)
+            return
         state = coach(live, force_n, dose, s.contact_area_cm2)
         self._set("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
+        window = f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s"
         self._set("clock", self.clock_label,
-                  f"{state.band_clock_s:4.1f} / {dose.min_hold_s:g} s in band" if live
-                  else f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s")
+                  f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
         corridor = s.protocol.ramp_n_per_s(s.point_index)
         if corridor and len(view.time) > 2:
             slope = ramp_slope(view.time, view.force)
-            cue = ramp_cue(slope, *corridor)
-            text = "" if cue is None else f"ramp {slope * self.per_unit:5.1f} {self.unit}/s {cue}"
+            cue = ramp_cue(slope, *corridor) if live is not None else None
+            text = "" if cue is None else \
+                f"ramp {value_text(slope * self.per_unit, self.unit + '/s')} {cue}"
             self._set("ramp", self.ramp_label, text)
 
     def _show_point(self, point: int) -> None:
@@ -274,6 +175,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         dose, area = self._dose(point), self.session.contact_area_cm2
         self.heart.set_dose(dose, area, self.per_unit)
         self.heart.set_history(self.history.get(point, []))
+        self.heart.setVisible(not self.ramp.set_point(dose, point))
         self.multiples.set_current(point)
         band = shown_band(dose, area, self.per_unit)
         self._trace_floor = band[1] * 1.3 if band is not None else 0.0
@@ -288,14 +190,16 @@ class LiveWindow(QtWidgets.QMainWindow):
             return
         point = self._point_shown
         p = protocol.points[point]
-        done = len(self.history.get(point, []))
-        rep = min(done + 1, p.dose.repetitions)
+        done, reps = len(self.history.get(point, [])), p.dose.repetitions
+        where = (f"{reps} of {reps} repetitions done" if done >= reps
+                 else f"repetition {done + 1} of {reps}")
         self._set("point", self.point_label,
-                  f"{point + 1}/{len(protocol.points)}  {p.label}   "
-                  f"repetition {rep} of {p.dose.repetitions}")
+                  f"{point + 1}/{len(protocol.points)}  {p.label}   {where}")
+        self._set("note", self.note_label, p.note)
 
     def _collect_finished_holds(self) -> None:
-        """Take each newly finished hold's samples from the ring once, decimated."""
+        """Take each newly finished hold's samples from the ring once, decimated; the newest
+        one's verdict is shown."""
         holds = self.session.holds
         for rec in holds[self._holds_seen:]:
             h = rec.hold
@@ -303,12 +207,23 @@ class LiveWindow(QtWidgets.QMainWindow):
             keep = part.time <= h.end_s
             curve = hold_curve(part.time[keep], part.force[keep] * self.per_unit, h.start_s)
             self.history.setdefault(rec.point_index, []).append(curve)
+            if rec is holds[-1]:
+                self._judge(rec, part.time[keep], part.force[keep])
             if rec.point_index < len(self.multiples.plots):
                 self.multiples.plots[rec.point_index].set_history(self.history[rec.point_index])
             if rec.point_index == self._point_shown:
                 self.heart.set_history(self.history[rec.point_index])
                 self._show_point_label()
         self._holds_seen = len(holds)
+
+    def _judge(self, rec, t: np.ndarray, force_n: np.ndarray) -> None:
+        """The verdict on a finished hold (``VerdictPanel``), shown until the next starts."""
+        dose = self._dose(rec.point_index)
+        if dose is None or dose.is_threshold_ramp:  # a ramp's verdict is its threshold
+            return
+        self.verdict_label.judge_hold(rec.hold, t, force_n, dose, self.session.contact_area_cm2,
+                                      self.labels[rec.point_index],
+                                      len(self.history[rec.point_index]))
 
     def _show_status(self) -> None:
         st = self.session.status()
@@ -340,7 +255,7 @@ class LiveWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.timer.stop()
         if self.screenshot is not None:
-            self.grab().save(str(self.screenshot))
+            self.screenshot_saved = self.grab().save(str(self.screenshot), "PNG")
         super().closeEvent(event)
 
     # ---- keys -----------------------------------------------------------------------------
@@ -430,10 +345,14 @@ class CalibrationDialog(QtWidgets.QDialog):
 def run_live(session: RecordingSession, duration: float | None = None,
              screenshot: Path | None = None) -> None:
     """Show the window until it is closed, Ctrl-C, ``duration`` or a recording failure;
-    ``screenshot`` (PNG) saves the last frame."""
+    ``screenshot`` (PNG) saves the last frame (OSError, once the window is closed, if it
+    cannot be). Qt is started by ``start_qt`` (the command
+    line starts it before opening the port and the file): a platform that cannot start is a
+    ``QtStartError``, not an abort."""
     quiet_offscreen_warnings()
-    app = pg.mkQApp("palpation")
+    app = start_qt()
     window = LiveWindow(session, screenshot=screenshot)
+    fit_to_screen(window)
     window.show()
     end = time.monotonic() + duration if duration else math.inf
     interrupted: list[bool] = []
@@ -448,3 +367,5 @@ def run_live(session: RecordingSession, duration: float | None = None,
     guard.timeout.connect(watch)
     guard.start(100)
     app.exec()
+    if not window.screenshot_saved:
+        raise OSError(f"cannot write the screenshot {screenshot}")

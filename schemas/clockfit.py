@@ -12,7 +12,7 @@ and ignores drift (a ceramic resonator is off by up to 0.5 %, 18 s an hour).
 Observations are thinned to the one with the least delay per ``bin_s`` of device time, and the
 fit uses the last ``window_s`` of them (the window moves a minute at a time), so that a slowly
 changing drift (temperature) is followed; each closed minute keeps only its lower hull, so a
-refit costs a few hundred points. This module is pure: the live timeline and
+refit costs a few dozen points. This module is pure: the live timeline and
 ``palpation refit`` both use it.
 """
 
@@ -73,23 +73,29 @@ def _lower_hull(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
     """Andrew's monotone chain, lower half, for points sorted by x (ties: lowest y kept)."""
     hull: list[tuple[float, float]] = []
     for px, py in zip(x.tolist(), y.tolist(), strict=True):
-        if hull and hull[-1][0] == px:
-            if py >= hull[-1][1]:
-                continue
-            hull.pop()
-        while len(hull) >= 2:
-            (ax, ay), (bx, by) = hull[-2], hull[-1]
-            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
-                break
-            hull.pop()
-        hull.append((px, py))
+        _hull_push(hull, px, py)
     return hull
+
+
+def _hull_push(hull: list[tuple[float, float]], px: float, py: float) -> None:
+    """One step of the monotone chain: the lower hull of the points so far and (px, py),
+    which lies at or right of them all."""
+    if hull and hull[-1][0] == px:
+        if py >= hull[-1][1]:
+            return
+        hull.pop()
+    while len(hull) >= 2:
+        (ax, ay), (bx, by) = hull[-2], hull[-1]
+        if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
+            break
+        hull.pop()
+    hull.append((px, py))
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A closed minute of observations, kept as the vertices of its lower hull (the only ones
-    a fit over a window of whole minutes can touch) with its count and device-time sum."""
+    """A minute of observations, kept as the vertices of its lower hull (the only ones a fit
+    over a window of whole minutes can touch) with its count and device-time sum."""
 
     hull: list[tuple[float, float]]
     count: int
@@ -99,9 +105,10 @@ class _Chunk:
 class ClockFitter:
     """Online fit for one device epoch: ``observe`` every read, ``fit`` whenever needed.
 
-    The window moves a minute (``CHUNK_BINS`` bins) at a time, and each closed minute keeps
-    only its hull's vertices, so a refit looks at a few hundred points whatever the window.
-    Not thread-safe: the reader thread owns it. ``reset`` starts a new epoch (the device
+    The window moves a minute (``CHUNK_BINS`` bins) at a time, and each minute keeps only its
+    hull's vertices (the minute in progress builds its hull as its bins close, in order of
+    device time), so a refit looks at a few dozen points whatever the window. Not
+    thread-safe: the reader thread owns it. ``reset`` starts a new epoch (the device
     restarted, so its clock began again)."""
 
     def __init__(self, bin_s: float = BIN_S, window_s: float = 600.0,
@@ -110,7 +117,7 @@ class ClockFitter:
         self.min_span_s = min_span_s
         self._chunks: deque[_Chunk] = deque(
             maxlen=max(1, round(window_s / (bin_s * CHUNK_BINS))))
-        self._open: list[tuple[float, float]] = []  # closed bins of the minute in progress
+        self._open = _Chunk([], 0, 0.0)  # the closed bins of the minute in progress
         self._current: tuple[float, float] | None = None  # least-delay point of the open bin
         self._current_bin = -math.inf
         self._fit: ClockFit | None = None
@@ -120,7 +127,7 @@ class ClockFitter:
         host s), final now that no later one can replace it, or None if there is none."""
         last = self._current
         self._chunks.clear()
-        self._open = []
+        self._open = _Chunk([], 0, 0.0)
         self._current, self._current_bin, self._fit = None, -math.inf, None
         return last
 
@@ -138,26 +145,28 @@ class ClockFitter:
         self._current_bin = b
         if self._current is None or host_s - device_s < self._current[1] - self._current[0]:
             self._current = (device_s, host_s)
-            if not self._chunks and len(self._open) < 2:
+            if not self._chunks and self._open.count < 2:
                 self._fit = None  # early on, every better observation counts at once
         return closed
 
     def _close_bin(self, point: tuple[float, float]) -> None:
-        self._open.append(point)
-        if len(self._open) == CHUNK_BINS:
-            d, h = np.array(self._open).T
-            self._chunks.append(_Chunk(_lower_hull(d, h), len(self._open), float(d.sum())))
-            self._open = []
+        minute = self._open
+        _hull_push(minute.hull, *point)
+        self._open = _Chunk(minute.hull, minute.count + 1, minute.sum_d + point[0])
+        if self._open.count == CHUNK_BINS:
+            self._chunks.append(self._open)
+            self._open = _Chunk([], 0, 0.0)
 
     def fit(self) -> ClockFit:
         """The current mapping; ValueError before the first observation."""
         if self._fit is None:
-            recent = [*self._open, *([self._current] if self._current else [])]
-            points = [p for chunk in self._chunks for p in chunk.hull] + recent
+            current = [self._current] if self._current else []
+            minutes = [*self._chunks, self._open]
+            points = [p for chunk in minutes for p in chunk.hull] + current
             if not points:
                 raise ValueError("no clock observations")
-            count = sum(c.count for c in self._chunks) + len(recent)
-            mean = (sum(c.sum_d for c in self._chunks) + sum(p[0] for p in recent)) / count
+            count = sum(c.count for c in minutes) + len(current)
+            mean = (sum(c.sum_d for c in minutes) + sum(p[0] for p in current)) / count
             d, h = np.array(points).T
             self._fit = lower_envelope_fit(d, h, self.min_span_s, mean_s=mean)
         return self._fit

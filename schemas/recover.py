@@ -79,8 +79,8 @@ def _write_copy(rec: Recording, path: Path) -> None:
         )
         end = rec.end_time
         writer.append_events([*rec.events, Event(end, "note", text=NOTE)])
-        for pair in rec.clock_pairs:
-            writer.append_clock_pair(float(pair["host_time"]), int(pair["device_tick_us"]))
+        writer.append_clock_pairs([(float(p["host_time"]), int(p["device_tick_us"]))
+                                   for p in rec.clock_pairs])
         for row in rec.link_stats:
             writer.append_link_stats(LinkStats(**{n: row[n].item() for n in row.dtype.names}))
         writer.append_holds([Hold.from_row(row) for row in rec.holds])

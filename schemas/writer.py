@@ -20,7 +20,7 @@ import contextlib
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -193,14 +193,16 @@ class RecordingWriter:
                 _append(self._ds["/events"], rows)
             self._gap_events += int(np.count_nonzero(rows["kind"] == b"gap"))
 
-    def append_clock_pair(self, host_time: float, device_tick_us: int) -> None:
-        """Record that the device clock read `device_tick_us` at host session time `host_time`."""
-        rows = self._table_rows(
-            "/acquisition/clock_pairs", [(host_time, device_tick_us)], CLOCK_PAIR_DTYPE
-        )
+    def append_clock_pairs(self, pairs: Sequence[tuple[float, int]]) -> None:
+        """Record (host session time, device tick in µs) pairs: the device clock read that
+        tick at that host time. One append for many pairs, as for samples: each append
+        rewrites and re-checksums the open chunk."""
+        if not pairs:
+            return
+        rows = self._table_rows("/acquisition/clock_pairs", list(pairs), CLOCK_PAIR_DTYPE)
         with self._writing(rows.nbytes):
             _append(self._ds["/acquisition/clock_pairs"], rows)
-        self._last_host_time = max(self._last_host_time, float(host_time))
+        self._last_host_time = max(self._last_host_time, float(rows["host_time"].max()))
 
     def append_link_stats(self, stats: LinkStats) -> None:
         """Append one row of cumulative link counters; the last row feeds the summary."""
@@ -211,12 +213,12 @@ class RecordingWriter:
         self._last_host_time = max(self._last_host_time, float(stats.host_time))
 
     def append_holds(self, holds: list[Hold]) -> None:
-        """Append analysed holds."""
+        """Append analysed holds; the summary counts the complete ones."""
         rows = self._table_rows("/holds", [h.to_row() for h in holds], HOLD_DTYPE)
         if rows.size:
             with self._writing(rows.nbytes):
                 _append(self._ds["/holds"], rows)
-            self._holds += len(rows)
+            self._holds += int(np.count_nonzero(rows["complete"]))
 
     def flush(self) -> None:
         """Make everything appended so far durable and visible to SWMR readers."""

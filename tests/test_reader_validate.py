@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from test_writer import assert_rows, block, new_writer, run_child
 
-from schemas.events import TABLES, Event, LinkStats
+from schemas.events import TABLES, Event, Hold, LinkStats
 from schemas.hdf5 import RecordingFileError
 from schemas.reader import open_recording, summarize
 from schemas.validate import event_kinds, load_schema, validate
@@ -32,7 +32,7 @@ def good_file(tmp_path_factory) -> Path:
         w.append_samples(**block(start, 1000))
         w.append_events([Event(start / 1000, "marker", text=f"block {start}")])
         w.append_link_stats(LinkStats(start / 1000, samples=start + 1000))
-        w.append_clock_pair(start / 1000, start * 1000)
+        w.append_clock_pairs([(start / 1000, start * 1000)])
         w.flush()
     w.close()
     return path
@@ -90,6 +90,15 @@ def replace_dataset(f: h5py.File, where: str, dtype) -> None:
                      maxshape=(None,), chunks=True, dtype=dtype)
 
 
+def narrow_holds(f: h5py.File) -> None:
+    """/holds as files before schema 1.3.0 have it: without the ``complete`` column."""
+    rows = f["/holds"][()]
+    names = [n for n in rows.dtype.names if n != "complete"]
+    del f["/holds"]
+    f.create_dataset("/holds", data=rows[names].astype([(n, rows.dtype[n]) for n in names]),
+                     maxshape=(None,), chunks=True)
+
+
 def make_foreign(path: Path) -> None:
     path.unlink()
     with h5py.File(path, "w") as f:
@@ -121,6 +130,9 @@ BROKEN = [
     ("wrong compound",
      lambda p: h5_edit(p, lambda f: replace_dataset(f, "/events", [("time", "f8")])),
      r"/events: dtype compound\(time:float64\), expected compound\(time:float64, ", True),
+    ("1.3.0 holds without complete", lambda p: h5_edit(p, narrow_holds),
+     r"/holds: dtype compound\(trigger_point:S48, .*, blind:uint8\), expected "
+     r"compound\(trigger_point:S48, .*, blind:uint8, complete:uint8\)$", True),
     ("missing dataset", lambda p: h5_edit(p, lambda f: f.__delitem__("/acquisition/force/flags")),
      r"/acquisition/force/flags: dataset missing$", True),
     ("missing attribute", lambda p: h5_edit(p, lambda f: f["/device"].attrs.__delitem__("port")),
@@ -159,6 +171,29 @@ def test_broken_files_get_one_line_naming_the_path(copy_of, name, breakage, patt
         with pytest.raises(RecordingFileError) as err:
             open_recording(path)
         assert str(err.value).startswith(f"{path}: ")
+
+
+def test_a_file_before_1_3_validates_and_reads_its_holds_as_complete(tmp_path):
+    path = tmp_path / "v1.2.h5"
+    w = new_writer(path)
+    w.append_samples(**block(0, 1000))
+    w.append_holds([Hold(f"TP{i}", 1, i, i + 0.5, 0.5, 30.0, 29.0, 0.4, 25.0, 35.0, False)
+                    for i in range(2)])
+    w.close()
+
+    def as_1_2(f):
+        narrow_holds(f)
+        f.attrs["schema_version"] = "1.2.0"
+
+    h5_edit(path, as_1_2)
+    validate(path)
+    with h5py.File(path) as f:
+        assert "complete" not in f["/holds"].dtype.names
+    rec = open_recording(path)
+    assert rec.schema_version == "1.2.0"
+    assert rec.holds["complete"].tolist() == [1, 1]
+    assert rec.holds["trigger_point"].tolist() == [b"TP0", b"TP1"]
+    assert summarize(rec)["holds"] == rec.summary["holds"] == 2
 
 
 def test_missing_file(tmp_path):

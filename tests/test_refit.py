@@ -89,8 +89,8 @@ def two_epoch_file(path, lines, restart_at=600, n=1000):
     for rows in (np.arange(0, restart_at, 100), np.arange(restart_at, n, 100)):
         delays = rng.uniform(0.0005, 0.005, len(rows))
         delays[[0, -1]] = 0.0
-        for i, d in zip(rows, delays, strict=True):
-            w.append_clock_pair(float(true[i] + d), int(tick[i]))
+        w.append_clock_pairs([(float(true[i] + d), int(tick[i]))
+                              for i, d in zip(rows, delays, strict=True)])
     w.append_events([Event(float(true[restart_at] + 0.004), "device_restart",
                            value=float(tick[restart_at]), sample_index=restart_at)])
     w.close()

@@ -129,3 +129,17 @@ def test_gauge_readings_are_numbered_on_arrival_and_stamped_with_the_host_time()
     assert first.sequence.tolist() == [0, 1, 2] and second.sequence.tolist() == [3]
     assert second.first == 3 and not second.gaps
     assert tl.take_pairs() == []  # a gauge has no device clock to fit
+
+
+def test_a_block_the_file_leaves_out_points_its_events_at_the_next_row_recorded():
+    """While paused a block reaches no row: a restart in it is marked at the row the next
+    recorded sample gets, and rows after it follow the file, not the samples placed."""
+    tl = Timeline()
+    tl.place(device_block([0, 1, 2], [1_000_000, 1_001_000, 1_002_000]), host=1.0, row=0)
+    paused = tl.place(device_block([0, 1], [500, 1_500]), host=30.0, row=3, recorded=False)
+    assert [(e.kind, e.sample_index) for e in paused.events] == [("device_restart", 3),
+                                                                 ("clock_fit", 3)]
+    assert json.loads(paused.events[1].text)["from_sample"] == 3
+    assert (paused.row(0), paused.row(1)) == (3, 3)
+    resumed = tl.place(device_block([5, 6], [5_500, 6_500]), host=30.01, row=3)
+    assert [g.index for g in resumed.gaps] == [0] and resumed.row(1) == 4 and tl.samples == 7

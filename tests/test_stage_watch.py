@@ -12,10 +12,11 @@ from tests.test_stage_tare import curve
 def test_button_edges_across_blocks():
     edges = ButtonEdges()
     t = np.arange(4) / 100
-    down = edges.feed(np.array([0, 0, FLAG_BUTTON, FLAG_BUTTON], np.uint8), t, first=10)
+    down = edges.feed(np.array([0, 0, FLAG_BUTTON, FLAG_BUTTON], np.uint8), t,
+                      row=lambda i: 10 + i)
     assert [(e.kind, e.sample_index, e.time) for e in down] == [("button_down", 12, 0.02)]
-    assert edges.feed(np.full(4, FLAG_BUTTON, np.uint8), t, first=14) == []
-    up = edges.feed(np.zeros(4, np.uint8), t + 1, first=18)
+    assert edges.feed(np.full(4, FLAG_BUTTON, np.uint8), t, row=lambda i: 14 + i) == []
+    up = edges.feed(np.zeros(4, np.uint8), t + 1, row=lambda i: 18 + i)
     assert [(e.kind, e.sample_index) for e in up] == [("button_up", 18)]
 
 

@@ -121,13 +121,14 @@ def test_round_trip_keeps_every_value(tmp_path):
         Event(2.0, "note", text=long_text),
     ]
     w.append_events(events)
-    w.append_clock_pair(1.0, 1_000_007)
-    w.append_clock_pair(2.0, 2_000_007)
+    w.append_clock_pairs([(1.0, 1_000_007), (2.0, 2_000_007)])
     w.append_link_stats(LinkStats(1.0, samples=1000, crc_errors=1))
     w.append_link_stats(LinkStats(2.0, samples=3000, crc_errors=2, garbage_bytes=9,
                                   seq_gaps=1, missing_frames=3, reconnects=1, writer_lost=4))
     hold = Hold("TP1 ✓", 2, 0.5, 2.5, 2.0, 12.5, 10.25, 1.5, 9.0, 11.0, True)
-    w.append_holds([hold])
+    cut_off = Hold("TP1 ✓", 3, 2.6, 2.999, 0.399, 11.0, 8.0, 0.1, 9.0, 11.0, False,
+                   complete=False)
+    w.append_holds([hold, cut_off])
     w.close()
 
     validate(path)
@@ -135,7 +136,7 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert_rows(rec, 3000, rows)
 
     assert rec.finalised and not rec.recovered
-    assert rec.schema_version == "1.2.0"
+    assert rec.schema_version == "1.3.0"
     assert rec.session_start == start
     assert rec.software_version == "0.1.0-test"
     assert rec.session == {"trainee": "Zoë", "instructor": "Ana", "site": "", "protocol": "",
@@ -151,7 +152,8 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert rec.events[4].text == "a" + "痛" * 39
     assert rec.clock_pairs.tolist() == [(1.0, 1_000_007), (2.0, 2_000_007)]
     assert rec.link_stats[-1]["writer_lost"] == 4
-    assert Hold.from_row(rec.holds[0]) == hold
+    assert Hold.from_row(rec.holds[0]) == hold and Hold.from_row(rec.holds[1]) == cut_off
+    assert rec.holds["complete"].tolist() == [1, 0]
 
     with h5py.File(path) as f:
         assert f["/acquisition/force/data"].attrs["resolution"] == 0.01
@@ -162,7 +164,8 @@ def test_round_trip_keeps_every_value(tmp_path):
     info = summarize(rec)
     assert info == {**info, "samples": 3000, "gaps": 1, "missing_frames": 3, "crc_errors": 2,
                     "reconnects": 1, "writer_lost": 4, "holds": 1, "finalised": True,
-                    "schema_version": "1.2.0", "garbage_bytes": 9}
+                    "schema_version": "1.3.0", "garbage_bytes": 9}
+    assert rec.summary["holds"] == 1  # the cut-off hold has a row but is not counted
     assert info["duration_s"] == pytest.approx(2.999)
     assert info["effective_rate_hz"] == pytest.approx(1000.0)
     assert rec.duration == pytest.approx(2.999) and rec.effective_rate == pytest.approx(1000)
@@ -248,7 +251,7 @@ def test_bad_input_is_refused_before_touching_the_file(tmp_path):
     with pytest.raises(ValueError, match="reserved for unwritten rows"):
         w.append_samples(**{**rows, "flags": np.full(100, 255, np.uint8)})
     with pytest.raises(ValueError, match="finite"):
-        w.append_clock_pair(math.nan, 5)
+        w.append_clock_pairs([(math.nan, 5)])
     with pytest.raises(TypeError, match="raw_counts: expected integers"):
         w.append_samples(**{**rows, "raw_counts": rows["data"]})
     with pytest.raises(ValueError, match="raw_counts: values outside the range of int32"):
@@ -272,7 +275,7 @@ while True:
     n += 100
     if n % 500 == 0:
         w.append_events([Event(n / 1000, "marker", text=f"at {n}", sample_index=n - 1)])
-        w.append_clock_pair(n / 1000, n * 1000)
+        w.append_clock_pairs([(n / 1000, n * 1000)])
         w.append_link_stats(LinkStats(n / 1000, samples=n))
         w.flush()
         print(n, flush=True)
