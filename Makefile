@@ -1,16 +1,27 @@
 # Everything a user or CI runs goes through here; see README.md.
 VENV ?= .venv
+# the interpreter the venv is made from (Python >= 3.11), e.g. make PYTHON=python3.12 demo
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 # Two install stamps: the demo needs the package with its window; the tests add their tools.
 # `make demo` then `make test` installs the test part on top; a newer pyproject.toml redoes both.
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 DEMO ?= demo-$(shell date +%Y%m%d-%H%M%S).h5
-# Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers.
-QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+# venv for `python3 -m venv` (Debian/Ubuntu ship it apart from python3).
+VENV_DEBS := python3-venv
+# Libraries Qt needs to draw (offscreen too), present on desktops, often absent on servers;
+# then those its xcb platform plugin links (`ldd` on PyQt6/Qt6/plugins/platforms/libqxcb.so),
+# which a stock desktop often lacks (libxcb-cursor0, -icccm4, -keysyms1): without them Qt aborts.
+QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 fonts-dejavu-core \
+	libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
+	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0
 # Test only: Chromium, in which the tests open the HTML report; the AVR toolchain and simavr,
-# in which the tests build and run the reference firmware.
-TEST_DEBS := chromium fonts-liberation gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config
+# in which the tests build and run the reference firmware; Xvfb, an X server on which the tests
+# open the window on Qt's real xcb platform.
+TEST_DEBS := chromium fonts-liberation gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config \
+	xvfb
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 
@@ -31,8 +42,8 @@ endef
 	bench-analysis bench-soak bench-readme
 
 $(DEMO_STAMP): pyproject.toml
-	$(call apt_install,$(QT_DEBS))
-	python3 -m venv $(VENV)
+	$(call apt_install,$(VENV_DEBS) $(QT_DEBS))
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[gui]'
 	touch $@
@@ -45,10 +56,15 @@ $(TEST_STAMP): $(DEMO_STAMP)
 install: $(TEST_STAMP)
 
 system-deps:
-	$(call apt_install,$(QT_DEBS) $(TEST_DEBS))
+	$(call apt_install,$(VENV_DEBS) $(QT_DEBS) $(TEST_DEBS))
 
+# One shell line: $(DEMO) names a new file each time it is expanded (the date).
 demo: $(DEMO_STAMP)
-	$(VENV)/bin/palpation record --simulate $(HEADLESS) --duration 60 --out $(DEMO)
+	@out=$(DEMO); cmd="$(VENV)/bin/palpation record --simulate $(HEADLESS) --duration 60 --out $$out"; \
+	echo "$$cmd"; $$cmd && printf '%s\n' "" "Next, with what you just recorded:" \
+	  "  $(VENV)/bin/palpation review $$out    # step through its holds (needs a screen)" \
+	  "  $(VENV)/bin/palpation report $$out --out $${out%.h5}.html    # an HTML report for an instructor" \
+	  "  $(VENV)/bin/palpation info $$out    # this summary again"
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest

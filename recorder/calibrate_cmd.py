@@ -1,8 +1,10 @@
 """``palpation calibrate``: tare, known loads up (and down), fit, report, save; and ``--check``.
 
-Interactive by default (it asks for each load and waits for Enter); ``--points 0,0.5,1,2
+Interactive by default (it asks for each load and waits for Enter); ``--points 0,2,5,8,11
 --unit kg`` scripts the loads. With ``--simulate`` the simulated sensor is loaded with exactly
-those masses, so the whole procedure runs without a person.
+those masses, so the whole procedure runs without a person. A gauge or a sketch
+(``--device``) is calibrated like a sensor, its millinewton readings standing for counts,
+and saved under ``--sensor-id``, since it cannot say who it is.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 from firmware_bridge.sim.device import AppliedLoad, SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
 from recorder.probe import ProbeError, SensorProbe
+from recorder.source import make_source
 from schemas.calibration import (
     DEVICE_KEYS,
     Calibration,
     CalibrationError,
     CalPoint,
+    coverage_warnings,
     find_calibration,
     fit,
     load_calibration,
@@ -31,6 +35,7 @@ from schemas.calibration import (
     save_calibration,
     warnings_for,
 )
+from schemas.session_protocol import SessionProtocol
 from schemas.tare import Tare
 
 
@@ -106,12 +111,17 @@ def sequence(args: argparse.Namespace) -> Iterator[tuple[float, str, str]]:
         yield value, unit, direction
 
 
-def run_calibrate(args: argparse.Namespace) -> int:
+def run_calibrate(args: argparse.Namespace, gauge: dict, protocol: SessionProtocol) -> int:
+    """Calibrate (or ``--check``) the sensor ``args`` name: a protocol-v1 device, or a gauge
+    or sketch with its driver options ``gauge``; warn where ``protocol``'s target bands lie
+    outside the calibrated range."""
+    source = make_source(args.device, args.ascii_unit, **gauge)
     try:
-        with sensor_port(args) as (port, load), SensorProbe(port, args.baud) as probe:
-            device = {**probe.info.as_attrs(), "usb_identity": probe.link.usb_identity}
+        with sensor_port(args) as (port, load), \
+                SensorProbe(port, args.baud, source, args.flow) as probe:
+            device = identity(args, probe)
             if args.check is not None:
-                return check(args, probe, load, device)
+                return check(args, probe, load, device, protocol)
             points = []
             for value, unit, direction in sequence(args):
                 newtons = load_to_newtons(value, unit)
@@ -128,12 +138,24 @@ def run_calibrate(args: argparse.Namespace) -> int:
     cal = Calibration.from_fit(result, device={k: str(device.get(k, "")) for k in DEVICE_KEYS},
                                sensor_note=args.note)
     path = save_calibration(cal, args.out_dir)
-    report(cal, device)
+    report(cal, device, protocol)
     print(f"saved {path}")
     return 0
 
 
-def report(cal: Calibration, device: dict) -> None:
+def identity(args: argparse.Namespace, probe: SensorProbe) -> dict:
+    """Who the sensor is: what a protocol-v1 device says in its handshake; for a gauge or a
+    sketch, which cannot say, the user's ``--sensor-id`` with the driver as its model (and
+    the port's USB identity, which names an adapter rather than the gauge behind it)."""
+    if probe.info is not None:
+        return {**probe.info.as_attrs(), "usb_identity": probe.link.usb_identity}
+    model = args.device + (f" {args.wagner_model}" if args.wagner_model else "")
+    return {"device_id": args.sensor_id, "model": model, "firmware_version": "",
+            "sensor_kind": "sketch" if args.device == "ascii" else "gauge",
+            "usb_identity": probe.link.usb_identity}
+
+
+def report(cal: Calibration, device: dict, protocol: SessionProtocol) -> None:
     m, r = cal.metrics, cal.range
     slope = cal.resolution_n()
     print(f"calibration {cal.id[:8]} for {cal.device.get('device_id') or 'this sensor'}: "
@@ -143,7 +165,7 @@ def report(cal: Calibration, device: dict) -> None:
     print(f"  nonlinearity       {m['nonlinearity_pct_fs']:.3f} % of full scale")
     print(f"  hysteresis         {_pct(m['hysteresis_pct_fs'])}")
     print(f"  repeatability      {_pct(m['repeatability_pct_fs'])}")
-    for w in warnings_for(cal, device=device):
+    for w in [*warnings_for(cal, device=device), *coverage_warnings(cal, protocol)]:
         print(f"  warning: {w}")
 
 
@@ -152,8 +174,9 @@ def _pct(value: float) -> str:
 
 
 def check(args: argparse.Namespace, probe: SensorProbe, load: AppliedLoad | None,
-          device: dict) -> int:
-    """Verify a calibration against one known load: tare at no load, then the load."""
+          device: dict, protocol: SessionProtocol) -> int:
+    """Verify a calibration against one known load: tare at no load, then the load; pass
+    within ``--tolerance`` % of the load (exit status 1 on a fail)."""
     try:
         cal = (load_calibration(args.calibration) if args.calibration else
                find_calibration(device.get("device_id", ""), device.get("usb_identity", "")))
@@ -164,15 +187,25 @@ def check(args: argparse.Namespace, probe: SensorProbe, load: AppliedLoad | None
                              "run palpation calibrate first")
     value, unit = parse_load(args.check, args.unit)
     expected = load_to_newtons(value, unit)
+    if expected <= 0:
+        raise CalibrateError(f"--check {args.check}: give a load above zero")
     place(load, 0.0, unit, 0.0)
     zero = float(np.mean(probe.collect(args.seconds)))
     place(load, value, unit, expected)
     counts = float(np.mean(probe.collect(args.seconds)))
     measured = float(Tare(zero, cal).newtons(counts))
     error = measured - expected
+    passed = abs(error) <= args.tolerance / 100 * expected
     print(f"check with {value:g} {unit} ({expected:.3f} N): reads {measured:.3f} N, "
           f"error {error:+.3f} N ({100 * error / expected:+.2f} %) "
           f"[calibration {cal.id[:8]}, {cal.age_days():.0f} days old]")
-    for w in warnings_for(cal, device=device):
+    print(f"  {'PASS' if passed else 'FAIL'}: the tolerance is {args.tolerance:g} % of the "
+          f"load ({args.tolerance / 100 * expected:.3f} N)")
+    r = cal.range
+    if not r["min_n"] <= expected <= r["max_n"]:
+        print(f"  warning: {expected:.2f} N is outside the calibrated range "
+              f"{r['min_n']:.2f} .. {r['max_n']:.2f} N: the reading is extrapolated; "
+              "calibrate up to this load")
+    for w in [*warnings_for(cal, device=device), *coverage_warnings(cal, protocol)]:
         print(f"  warning: {w}")
-    return 0
+    return 0 if passed else 1

@@ -22,18 +22,27 @@ from schemas.tare import Tare
 RECENT_COUNTS = 16  # readings averaged by a host-side tare
 
 
-def choose_calibration(info: DeviceInfo, usb_identity: str, given: Calibration | None,
-                       use_saved: bool) -> tuple[Calibration | None, list[str]]:
+def choose_calibration(info: DeviceInfo | None, usb_identity: str, given: Calibration | None,
+                       use_saved: bool,
+                       sensor_id: str = "") -> tuple[Calibration | None, list[str]]:
     """The given calibration, else the newest saved for this device (if ``use_saved``), else
-    none; with what a user should know about the choice."""
+    none; with what a user should know about the choice. A gauge or sketch (no ``info``)
+    reports newtons itself: it uses a calibration given, or saved under its ``sensor_id``."""
     warnings: list[str] = []
     cal = given
-    if cal is None and use_saved:
+    device_id = info.device_id if info is not None else sensor_id
+    if cal is None and use_saved and (info is not None or sensor_id):
         problems: list[str] = []
-        cal = find_calibration(info.device_id, usb_identity, problems=problems)
+        cal = find_calibration(device_id, usb_identity if info is not None else "",
+                               problems=problems)
         warnings += [f"unreadable calibration skipped: {p}" for p in problems]
     if cal is not None:
-        warnings += warnings_for(cal, device=info.as_attrs())
+        warnings += warnings_for(cal, device=info.as_attrs() if info is not None
+                                 else {"device_id": sensor_id})
+    elif info is None:
+        if sensor_id and use_saved:
+            warnings.append(f"no calibration saved for {sensor_id}: force is the instrument's "
+                            f"own newtons (palpation calibrate --sensor-id {sensor_id})")
     elif math.isfinite(info.counts_per_newton):
         warnings.append(f"no calibration for {info.device_id}: force uses the "
                         "device's factory scale (palpation calibrate)")
@@ -46,8 +55,9 @@ def choose_calibration(info: DeviceInfo, usb_identity: str, given: Calibration |
 def starting_tare(info: DeviceInfo | None, zero_counts: float | None,
                   calibration: Calibration | None) -> Tare:
     """The rule a recording starts with: a device's calibration or factory scale with its
-    start-up tare; a gauge (no ``info``) reports newtons, kept as millinewton counts."""
-    if info is None:
+    start-up tare; a gauge (no ``info``) reports newtons, kept as millinewton counts, which
+    its calibration (if any) maps to newtons."""
+    if info is None and calibration is None:
         return Tare(zero_counts, newtons_per_count=1.0 / GAUGE_COUNTS_PER_NEWTON,
                     scale_source="device")
     if calibration is not None:

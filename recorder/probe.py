@@ -2,8 +2,9 @@
 on a port (what ``palpation probe`` prints).
 
 ``SensorProbe`` connects like a session (the same handshake,
-``recorder.source.DeviceSource``, without the tare), keeps the raw counts of the last
-readings, and averages a window of them on request. No file, no ring buffer, no window.
+``recorder.source.DeviceSource``, without the tare; or a gauge's set-up through its
+``GaugeSource``), keeps the raw counts of the last readings, and averages a window of them on
+request. No file, no ring buffer, no window.
 
 ``identify_port`` opens a port at each documented baud rate in turn, listens for a sketch
 or a streaming gauge, then asks each gauge its documented query, and returns what answered
@@ -32,7 +33,7 @@ from firmware_bridge.frames import (
 )
 from firmware_bridge.gauges import IMADA_REPLY, WAGNER_LINE
 from firmware_bridge.link import SerialLink
-from recorder.source import DeviceSource, NoAnswer
+from recorder.source import DeviceSource, GaugeSource, NoAnswer, NoReadings
 
 HANDSHAKE_S = 3.0
 
@@ -42,30 +43,40 @@ class ProbeError(Exception):
 
 
 class SensorProbe:
-    """A protocol-v1 sensor streaming raw counts into memory."""
+    """A sensor streaming raw counts into memory: a protocol-v1 device (``source`` None), or
+    a gauge or sketch through its ``GaugeSource`` (its raw counts are millinewtons)."""
 
-    def __init__(self, port: str, baudrate: int = 921600) -> None:
+    def __init__(self, port: str, baudrate: int | None = None,
+                 source: DeviceSource | GaugeSource | None = None, flow: str = "none") -> None:
         self.port = port
-        self.source = DeviceSource()
+        self.source = source if source is not None else DeviceSource()
         self._lock = threading.Lock()
         self._raw: list[np.ndarray] = []
         self._saturated = 0
         self._collecting = False
-        self.link = SerialLink(port, self, baudrate=baudrate, batch_s=0.01)
+        self.link = SerialLink(port, self, baudrate=baudrate or self.source.baudrate,
+                               batch_s=0.0 if self.source.prompt_reads else 0.01, flow=flow)
 
     @property
     def info(self) -> DeviceInfo | None:
-        """What the device said in the handshake."""
+        """What a protocol-v1 device said in the handshake; None for a gauge."""
         return self.source.info
 
     def __enter__(self) -> SensorProbe:
         self.link.start()
         try:
-            self.source.handshake(self.link, HANDSHAKE_S)
+            if isinstance(self.source, DeviceSource):
+                self.source.handshake(self.link, HANDSHAKE_S)
+            else:
+                self.source.connect(self.link, HANDSHAKE_S, None)
         except NoAnswer:
             self.link.stop()
             raise ProbeError(
-                f"no answer from {self.port}: is it a palpation-v1 device?") from None
+                f"no answer from {self.port}: is it a palpation-v1 device (for a gauge or a "
+                "sketch give --device)?") from None
+        except NoReadings as exc:
+            self.link.stop()
+            raise ProbeError(str(exc)) from None
         self.source.start(self.link)
         return self
 

@@ -276,8 +276,15 @@ class GaugeSource:
                 raise NoReadings(f"{link.path}: nothing received in {BOOT_S + NO_PARSE_S:g} s "
                                  f"at {link.baudrate} baud ({_device_hint(driver)})")
             if first_line is not None and now - first_line > NO_PARSE_S:
-                raise NoReadings(_no_parse_message(link.path, driver))
+                raise NoReadings(_no_parse_message(link.path, driver, self._held_notices()))
             self._ask(link)
+
+    def _held_notices(self) -> list[str]:
+        """What the gauge made the driver say since ``connect`` (e.g. that it is in peak
+        mode): the reason no reading came, if there is one."""
+        with self._lock:
+            return [m.text for r in self._held or [] for m in r.messages
+                    if isinstance(m, GaugeNotice)]
 
     def _ask(self, link: SerialLink) -> None:
         """One poll of a polled gauge, unless a query is pending (given up after
@@ -349,9 +356,12 @@ def _device_hint(driver: GaugeDriver) -> str:
             "or run: palpation probe --port PORT")
 
 
-def _no_parse_message(port: str, driver: GaugeDriver) -> str:
-    """No line parsed: one offending line and what would have been accepted."""
+def _no_parse_message(port: str, driver: GaugeDriver, notices: list[str]) -> str:
+    """No line parsed: the gauge's notices if it gave any (peak readings only), else one
+    offending line and what would have been accepted."""
     seconds = f"{NO_PARSE_S:g} s"
+    if notices:
+        return f"{port}: no live reading within {seconds}: {'; '.join(notices)}"
     if driver.unitless_lines:
         return (f"{port}: the readings carry no unit (e.g. {driver.last_bad_line!r}); say "
                 f"which with {'--ascii-unit' if driver.name == 'ascii' else '--gauge-unit'}")

@@ -35,6 +35,9 @@ PRESSURE_ALIASES = {"n/cm²": "N/cm2", "kgf/cm²": "kgf/cm2"}
 FORCE_UNITS = tuple(NEWTONS_PER_FORCE_UNIT)
 PRESSURE_UNITS = tuple(NEWTONS_PER_CM2)
 DISPLAY_UNITS = ("N", "kgf", "lbf", *PRESSURE_UNITS)
+# a calibration's reference loads: masses (weighed under standard gravity) or forces
+MASS_UNITS = ("g", "kg", "lb", "oz")  # spellings of FORCE_ALIASES
+LOAD_UNITS = (*MASS_UNITS, *FORCE_UNITS)
 
 
 def canonical_unit(unit: str) -> str:
@@ -72,3 +75,34 @@ def from_newtons(force_n, unit: str, area_cm2: float = math.nan):
 def to_newtons(value, unit: str, area_cm2: float = math.nan):
     """A value in ``unit`` as newtons (scalars or arrays)."""
     return value * newtons_per_unit(unit, area_cm2)
+
+
+def unit_text(unit: str) -> str:
+    """A unit as people read it, for every label and value on screen and in reports: a force or
+    pressure unit in its canonical spelling with cm² ("n/cm2" -> "N/cm²"), the same per second
+    ("kPa/s"); any other unit ("s") as given."""
+    base, per_s = (unit[:-2], "/s") if unit.endswith("/s") else (unit, "")
+    spellings = (*NEWTONS_PER_FORCE_UNIT, *FORCE_ALIASES, *NEWTONS_PER_CM2, *PRESSURE_ALIASES)
+    if base.strip().lower() in {name.lower() for name in spellings}:
+        base = canonical_unit(base)
+    return base.replace("cm2", "cm²") + per_s
+
+
+def quantity_name(unit: str) -> str:
+    """"pressure" for a pressure unit, "force" for a force unit."""
+    return "pressure" if is_pressure(unit) else "force"
+
+
+def axis_label(unit: str, quantity: str | None = None) -> str:
+    """The whole text of an axis title, e.g. "pressure (kPa)" or, with ``quantity``,
+    "time since the ramp began (s)". Plots take it as their label text and never as
+    pyqtgraph's ``units=``, which adds an SI prefix to the unit (kPa above 1000 became
+    "kkPa")."""
+    return f"{quantity or quantity_name(unit)} ({unit_text(unit)})"
+
+
+def value_text(value: float, unit: str, decimals: int = 1) -> str:
+    """A value and its unit, e.g. "412 kPa" (``decimals`` 0) or "41.2 N"; "— N" for NaN."""
+    if not math.isfinite(value):
+        return f"— {unit_text(unit)}"
+    return f"{value:.{decimals}f} {unit_text(unit)}"

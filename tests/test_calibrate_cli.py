@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from firmware_bridge.sim.adc import AdcModel
+from schemas.calibration import coverage_warnings, load_calibration
 from schemas.reader import open_recording
+from schemas.session_protocol import list_presets, load_preset
 from tests.conftest import run_palpation
 
 TRUE_SCALE = AdcModel().counts_per_newton  # what the simulated sensor really does
@@ -48,6 +52,7 @@ def test_scripted_calibration_recovers_the_true_scale(data_dir):
     assert check.returncode == 0, check.stderr
     error_pct = float(check.stdout.split("(")[2].split("%")[0])
     assert abs(error_pct) < 0.5
+    assert "PASS: the tolerance is 2 % of the load" in check.stdout
 
 
 def test_recording_uses_the_saved_calibration_and_recalibrate_rederives_force(data_dir,
@@ -101,3 +106,25 @@ def test_unknown_display_unit_and_closed_stdin_are_clear(tmp_path, data_dir):
     r = run_palpation("calibrate", "--simulate", env=env(data_dir),
                       stdin=subprocess.DEVNULL)
     assert r.returncode == 1 and "standard input closed" in r.stderr
+
+
+def readme_calibration_example() -> list[str]:
+    """The README's ``palpation calibrate --simulate ...`` line (its Calibrate section), as
+    arguments after ``palpation``."""
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Calibrate\n", 1)[1].split("\n## ", 1)[0]
+    (line,) = [ln for ln in section.splitlines()
+               if ln.startswith("palpation calibrate --simulate")]
+    return shlex.split(line, comments=True)[1:]
+
+
+def test_the_readme_calibration_example_covers_every_preset_band(data_dir):
+    args = readme_calibration_example()
+    r = run_palpation(*args, "--protocol", "ppt-ramp", "--seconds", "0.2",
+                      env=env(data_dir), timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "saved" in r.stdout and "does not cover" not in r.stdout
+    (path,) = (data_dir / "calibrations").glob("*.json")
+    cal = load_calibration(path)
+    for preset, _ in list_presets():
+        assert coverage_warnings(cal, load_preset(preset)) == [], preset

@@ -21,6 +21,7 @@ from schemas.calibration import (
     CalibrationError,
     CalPoint,
     calibration_dir,
+    coverage_warnings,
     find_calibration,
     fit,
     load_calibration,
@@ -28,7 +29,8 @@ from schemas.calibration import (
     save_calibration,
     warnings_for,
 )
-from schemas.units import GRAVITY
+from schemas.session_protocol import Dose, SessionProtocol, TriggerPoint, load_preset
+from schemas.units import GRAVITY, LOAD_UNITS, canonical_unit
 
 SCHEMAS = Path(__file__).parents[1] / "schemas"
 TRUE_CPN = 4173.2  # counts per newton of the simulated load cell (firmware_bridge.sim.adc)
@@ -415,3 +417,46 @@ def test_saved_record_validates_against_json_schema(tmp_path):
     bad = json.loads(make_cal().to_json())
     bad["points"][0]["direction"] = "sideways"
     assert not validator.is_valid(bad)
+
+
+# ---- does a calibration cover a protocol? --------------------------------------------------
+
+
+def kg_points(*kgs: float) -> list[CalPoint]:
+    return [CalPoint(load_to_newtons(m, "kg"), 1000.0 + 100.0 * load_to_newtons(m, "kg"),
+                     "tare" if m == 0 else "load", 50, 3.0) for m in kgs]
+
+
+def test_a_range_short_of_the_band_is_warned_with_the_shortfall():
+    cal = make_cal(kg_points(0, 0.5, 1, 2))  # the old README example: 0..19.6 N
+    (warning,) = coverage_warnings(cal, load_preset("nmt-static"))
+    assert "0.0..19.6 N does not cover the target band 30.0..50.0 N" in warning
+    assert "(every point)" in warning and "30.4 N above its top" in warning
+    assert "at least 50 N (5.1 kg)" in warning
+    cal = make_cal(kg_points(0, 2, 5.1))  # 50.01 N: covers 30..50 N
+    assert coverage_warnings(cal, load_preset("nmt-static")) == []
+    assert "40.0 N above its top" in coverage_warnings(cal, load_preset("ischemic"))[0]
+
+
+def test_coverage_names_the_points_of_each_band_and_the_bottom():
+    def point(name: str, low: float, high: float) -> TriggerPoint:
+        return TriggerPoint(name, name, "", "", Dose("N", low, high))
+
+    protocol = SessionProtocol("p", "", "N", None, "static",
+                               (point("a", 30, 50), point("b", 5, 15), point("c", 30, 50)))
+    cal = make_cal([CalPoint(10.0, 2000.0, "load", 50, 3.0),
+                    CalPoint(40.0, 5000.0, "load", 50, 3.0)])  # 10..40 N
+    warnings = coverage_warnings(cal, protocol)
+    assert len(warnings) == 2
+    assert "30.0..50.0 N" in warnings[0] and "(a, c)" in warnings[0]
+    assert "10.0 N above its top" in warnings[0]
+    assert "(b)" in warnings[1] and "5.0 N below its bottom" in warnings[1]
+
+
+def test_one_list_of_load_units_is_the_one_load_to_newtons_accepts():
+    for unit in LOAD_UNITS:
+        assert load_to_newtons(1, unit) > 0
+        canonical_unit(unit)
+    with pytest.raises(ValueError) as e:
+        load_to_newtons(1, "stone")
+    assert f"(known: {', '.join(LOAD_UNITS)})" in str(e.value)

@@ -60,3 +60,52 @@ def test_the_parser_loads_no_heavy_package():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == []
+
+
+def subparsers():
+    return build_parser()._subparsers._group_actions[0].choices
+
+
+def test_every_argument_has_help_and_every_default_is_shown():
+    import argparse
+
+    for name, parser in subparsers().items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            where = f"{name} {action.option_strings or action.dest}"
+            assert (action.help or "").strip(), f"{where}: no help"
+            if action.option_strings and action.default not in (None, False):
+                text = formatter._expand_help(action)
+                assert "default" in text, f"{where}: default {action.default!r} not shown"
+    calibrate_help = " ".join(subparsers()["calibrate"].format_help().split())
+    assert "unit of the loads: g, kg, lb, oz, N, kN, mN, kgf, gf, lbf, ozf (default: kg)" in \
+        calibrate_help
+    assert "--tolerance PCT --check passes when the reading is within this many % of the " \
+        "load (default: 2.0)" in calibrate_help
+
+
+def test_calibrate_unit_error_lists_the_units_its_help_lists():
+    from schemas.units import LOAD_UNITS
+
+    r = run_palpation("calibrate", "--simulate", "--points", "0,1", "--unit", "stone")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert f"(known: {', '.join(LOAD_UNITS)})" in r.stderr
+    assert ", ".join(LOAD_UNITS) in " ".join(run_palpation("calibrate", "--help").stdout.split())
+
+
+def test_a_screenshot_into_a_missing_folder_is_refused_before_anything_starts(tmp_path):
+    shot = tmp_path / "no-such-folder" / "shot.png"
+    out = tmp_path / "x.h5"
+    r = run_palpation("record", "--simulate", "--headless", "--duration", "5", "--out",
+                      str(out), "--screenshot", str(shot))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "no-such-folder does not exist" in r.stderr and "--screenshot" in r.stderr
+    assert not out.exists()
+    r = run_palpation("review", str(tmp_path / "any.h5"), "--screenshot", str(shot))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "no-such-folder does not exist" in r.stderr
+    r = run_palpation("review", str(tmp_path / "any.h5"), "--screenshot",
+                      str(tmp_path / "shot.jpeg"))
+    assert r.returncode == 1 and "ending in .png" in r.stderr

@@ -164,3 +164,36 @@ def test_numeric_only_mark10_with_its_unit_and_inverted_polarity(tmp_path):
                        gauge={"unit": "lbf", "invert": True})
     assert rec.raw_counts.tolist() == [-c for c in counts(sent)][:len(rec.force)]
     assert rec.force.min() > 0  # compression positive
+
+
+class ImadaMissingFirstT(ImadaEmulator):
+    """An Imada left in peak mode that misses the ``T`` of the recorder's set-up (it was
+    still starting up), so the first reading the recorder sees, before recording starts, is a
+    peak."""
+
+    def command(self, text: str, t: float) -> bytes:
+        if text == "T" and "T" not in self.commands[:-1]:
+            return b""
+        return super().command(text, t)
+
+
+def test_a_notice_from_before_recording_starts_reaches_the_file(tmp_path):
+    emulator = ImadaMissingFirstT(wave, unit="N", mode="P")
+    rec, sent, _ = run(tmp_path, emulator, "imada", 1.0)
+    peaks = [entry for entry in sent if entry[2][-3:-2] == b"P"]
+    assert peaks and sent.index(peaks[0]) == 0  # the gauge's first answer was a peak
+    assert emulator.commands.count("T") == 2  # the driver asked for real time again
+    notes = [e.text for e in rec.events if e.kind == "note"]
+    assert "gauge: Imada in peak mode: peak readings dropped, real-time mode (T) asked" in notes
+    live = [entry for entry in sent if entry[2][-3:-2] == b"T"]
+    assert rec.raw_counts.tolist() == counts(live)[:len(rec.force)]  # no peak stored
+
+
+def test_a_gauge_sending_only_peaks_stops_with_that_reason_and_no_file(tmp_path):
+    out = tmp_path / "none.h5"
+    with PtyServer(WagnerEmulator(wave, model="fdix", peak=True), link=tmp_path / "gauge"):
+        s = RecordingSession(SessionOptions(port=str(tmp_path / "gauge"), out=out,
+                                            device="wagner"))
+        with pytest.raises(NoReadings, match="no live reading .* Wagner sends peak readings"):
+            s.start()
+    assert not out.exists()

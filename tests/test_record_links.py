@@ -120,8 +120,8 @@ def test_rate_can_be_set_from_10_hz(tmp_path):
 
 
 def test_devices_lists_every_port_the_system_reports():
-    """One line per port pyserial finds (path, USB identity or '-', description); the "none
-    found" line only when it finds none."""
+    """A header, then one line per port pyserial finds (path, USB identity or '-',
+    description); the "none found" line only when it finds none."""
     ports = sorted(list_ports.comports(), key=lambda p: p.device)
     r = run_palpation("devices")
     assert r.returncode == 0, r.stderr
@@ -129,6 +129,8 @@ def test_devices_lists_every_port_the_system_reports():
     if not ports:
         assert lines == ["no serial ports found"]
         return
+    header, *lines = lines
+    assert header.split() == ["PORT", "USB", "IDENTITY", "(VID:PID", "SERIAL)", "DESCRIPTION"]
     assert [line.split()[0] for line in lines] == [p.device for p in ports]
     for line, port in zip(lines, ports, strict=True):
         identity = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else "-"

@@ -18,7 +18,7 @@ import sys
 
 from recorder import __version__
 from recorder.cli import analyse, calibrate, devices, files, probe, record
-from recorder.cli.common import EXIT_FAILURE, CliError
+from recorder.cli.common import EXIT_FAILURE, CliError, DefaultsHelpFormatter
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -44,4 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (record, calibrate, analyse, devices, files, probe):
         group.add_parsers(sub)
+    for subparser in sub.choices.values():
+        subparser.formatter_class = DefaultsHelpFormatter
     return parser

@@ -144,6 +144,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     ports = list_serial_ports()
     if not ports:
         print("no serial ports found")
+        return 0
+    print(f"{'PORT':<20} {'USB IDENTITY (VID:PID SERIAL)':<30} DESCRIPTION")
     for p in ports:
-        print(f"{p.device:<20} {p.usb_identity or '-':<24} {p.description}")
+        print(f"{p.device:<20} {p.usb_identity or '-':<30} {p.description}")
     return 0

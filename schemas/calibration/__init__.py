@@ -37,6 +37,7 @@ from schemas.calibration.record import (
     SCHEMA_VERSION,
     Calibration,
     CalibrationError,
+    coverage_warnings,
     warnings_for,
 )
 from schemas.calibration.store import (
@@ -64,6 +65,7 @@ __all__ = [
     "CalibrationFit",
     "calibration_dir",
     "calibration_filename",
+    "coverage_warnings",
     "find_calibration",
     "fit",
     "increasing_over",

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 from numpy.polynomial import polynomial as P
 
-from schemas.units import is_pressure, newtons_per_unit
+from schemas.units import LOAD_UNITS, canonical_unit, is_pressure, newtons_per_unit
 
 MODELS = {"linear": 1, "poly2": 2, "poly3": 3}  # model -> polynomial degree
 DIRECTIONS = ("load", "unload", "tare")
@@ -33,8 +33,13 @@ SAME_LOAD_FRACTION = 1e-6
 def load_to_newtons(value: float, unit: str) -> float:
     """A reference load in newtons: masses (g, kg, lb: weight under standard gravity) or forces
     (N, kgf, gf, lbf, ...). Pressure units and negative or non-finite loads raise ValueError."""
-    if is_pressure(unit):  # also raises ValueError for unknown units
-        raise ValueError(f"{unit} is a pressure; give the reference load as a mass or a force")
+    try:
+        canonical_unit(unit)
+    except ValueError:
+        raise ValueError(f"unknown load unit {unit!r} (known: {', '.join(LOAD_UNITS)})") from None
+    if is_pressure(unit):
+        raise ValueError(f"{unit} is a pressure; give the reference load as a mass or a force "
+                         f"({', '.join(LOAD_UNITS)})")
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"reference load must be a finite number >= 0, got {value!r}")

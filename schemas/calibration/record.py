@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
@@ -34,6 +34,10 @@ from schemas.calibration.fit import (
     increasing_over,
     slopes_at_extremes,
 )
+from schemas.units import GRAVITY
+
+if TYPE_CHECKING:
+    from schemas.session_protocol import SessionProtocol
 
 SCHEMA_NAME = "palpation-calibration"
 SCHEMA_VERSION = "1.0.0"
@@ -261,6 +265,33 @@ def warnings_for(
     worst = cal.metrics.get("max_residual_pct_fs", math.nan)
     if math.isfinite(worst) and worst > 2.0:
         out.append(f"fit residuals reach {worst:.1f} % of full scale")
+    return out
+
+
+def coverage_warnings(cal: Calibration, protocol: SessionProtocol) -> list[str]:
+    """Where the protocol's target bands reach beyond the calibrated range, and by how much:
+    one sentence per distinct band, naming its trigger points (empty when every band is
+    covered). Outside the range the force is extrapolated, and a recording's live warnings
+    flag every such sample, so the calibration should span the bands."""
+    low_n, high_n = cal.range["min_n"], cal.range["max_n"]
+    slack = 1e-6 * max(abs(high_n), 1.0)  # 5.1 kg is 50.01 N: no warning for rounding
+    bands: dict[tuple[float, float], list[str]] = {}
+    for index, point in enumerate(protocol.points):
+        bands.setdefault(protocol.band_n(index), []).append(point.label)
+    out = []
+    for (band_lo, band_hi), labels in bands.items():
+        short = [f"{band_hi - high_n:.1f} N above its top" if band_hi > high_n + slack else "",
+                 f"{low_n - band_lo:.1f} N below its bottom" if band_lo < low_n - slack else ""]
+        if not any(short):
+            continue
+        where = ("every point" if len(labels) == len(protocol.points)
+                 else ", ".join(labels[:3]) + (f" and {len(labels) - 3} more"
+                                               if len(labels) > 3 else ""))
+        out.append(f"the calibrated range {low_n:.1f}..{high_n:.1f} N does not cover the "
+                   f"target band {band_lo:.1f}..{band_hi:.1f} N of protocol "
+                   f"\"{protocol.name}\" ({where}): {' and '.join(x for x in short if x)}; "
+                   f"calibrate with loads from {min(band_lo, low_n):.0f} N to at least "
+                   f"{band_hi:.0f} N ({band_hi / GRAVITY:.1f} kg)")
     return out
 
 

@@ -3,13 +3,12 @@ atomically; the newest for a device is found by its id or USB identity (CALIBRAT
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
+from schemas.atomic import write_text_atomic
 from schemas.calibration.record import Calibration, CalibrationError
 
 
@@ -55,27 +54,11 @@ def save_calibration(cal: Calibration, directory: str | Path | None = None) -> P
     cal.check(f"calibration {cal.id}")
     folder = Path(directory) if directory is not None else calibration_dir()
     target = folder / calibration_filename(cal)
-    text = cal.to_json() + "\n"
-    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=folder, prefix=f".{target.name}.", suffix=".tmp",
-            delete=False,
-        ) as out:
-            tmp = Path(out.name)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        tmp = None
-        _fsync_dir(folder)
+        write_text_atomic(target, cal.to_json() + "\n")
     except OSError as exc:
         raise CalibrationError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
     return target
 
 
@@ -116,13 +99,3 @@ def find_calibration(
     ]
     return matches[-1] if matches else None
 
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
