@@ -18,47 +18,21 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from analysis.definitions import METRICS
 from analysis.metrics import HoldMetrics, consistency, recording_metrics
 from schemas.hdf5 import RecordingFileError
 from schemas.reader import open_recording
 
-# Session columns added before the hold metrics; then every HoldMetrics field.
+# Session columns added before the hold metrics; then every HoldMetrics field, with the unit
+# and definition of analysis.definitions.
 SESSION_COLUMNS = {
     "file": ("", "recording file name"),
     "trainee": ("", "from the recording's session"),
     "session_start": ("ISO-8601", "time zero of the recording"),
     "protocol": ("", "session protocol name"),
 }
-COLUMN_UNITS = {
-    "trigger_point": ("", "trigger point label, e.g. 'upper trapezius L'"),
-    "repetition": ("", "1-based, per trigger point"),
-    "blind": ("", "True when feedback was hidden (retention trial)"),
-    "start_s": ("s", "hold start (upward crossing of the off threshold), session time"),
-    "end_s": ("s", "hold end, session time"),
-    "duration_s": ("s", "end − start"),
-    "time_in_band_s": ("s", "time inside the target band"),
-    "time_to_band_s": ("s", "start to the first sample in the band (NaN: never)"),
-    "plateau_start_s": ("s", "start of the plateau"),
-    "plateau_end_s": ("s", "end of the plateau"),
-    "ramp_rate_n_per_s": ("N/s", "loading rate between 20 % and 80 % of the plateau"),
-    "ramp_rate_kpa_per_s": ("kPa/s", "the same as pressure (NaN without a contact area)"),
-    "peak_n": ("N", "highest force"),
-    "plateau_mean_n": ("N", "mean force on the plateau"),
-    "plateau_cv": ("", "SD / mean on the plateau"),
-    "steadiness_n": ("N", "SD about the plateau's trend line (tremor, wander)"),
-    "overshoot_pct": ("%", "(smoothed peak − plateau mean) / plateau mean"),
-    "early_release": ("", "True when shorter than the dose's minimum hold"),
-    "dose_met": ("", "time in band ≥ minimum hold and duration ≤ maximum hold"),
-    "impulse_ns": ("N·s", "force–time integral over the hold"),
-    "pain": ("0–10", "last pain rating during the hold (NaN: none)"),
-    "button_presses": ("", "subject's button presses during the hold"),
-    "target_n": ("N", "middle of the target band"),
-    "abs_error_n": ("N", "|plateau mean − target|"),
-    "constant_error_n": ("N", "plateau mean − target"),
-    "pct_error": ("%", "absolute error / target"),
-}
+COLUMN_UNITS = {name: (m.unit, m.definition) for name, m in METRICS.items()}
 COLUMNS = {**SESSION_COLUMNS, **COLUMN_UNITS}
-assert list(COLUMN_UNITS) == [f.name for f in fields(HoldMetrics)], "document every column"
 
 
 @dataclass
@@ -94,7 +68,8 @@ def _guarded(path: str) -> tuple[str, list[dict] | None, str]:
     try:
         return path, analyse_file(path), ""
     except (RecordingFileError, PermissionError) as exc:
-        return path, None, f"{path}: {exc}".splitlines()[0]
+        named = str(exc) if isinstance(exc, RecordingFileError) else f"{path}: {exc}"
+        return path, None, named.splitlines()[0]  # a RecordingFileError names the file
 
 
 def _guarded_all(paths: list[str]) -> list[tuple[str, list[dict] | None, str]]:

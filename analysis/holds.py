@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
+
+from analysis.hold_records import Hold, HoldConfig, HoldEvent, LiveHold, RunningSums
 
 __all__ = [
     "Hold",
@@ -58,194 +58,6 @@ OFF_FRAC = 0.05
 _IDLE, _ACTIVE, _PENDING = 0, 1, 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class HoldConfig:
-    """Thresholds of the hold detector; all forces in newtons, times in seconds.
-
-    on_n: force a cluster must reach to be a hold (arms the detector).
-    off_n: lower threshold (< on_n): a hold starts at the upward and ends at the downward
-        crossing of it. The gap between the two is the hysteresis that keeps noise and tremor
-        near one threshold from toggling the state.
-    band_low_n, band_high_n: target band, inclusive, for time in band / above band.
-    min_hold_s: debounce; clusters shorter than this are not holds.
-    merge_gap_s: a drop below ``off_n`` shorter than this, followed by a re-press, stays in the
-        same hold. It is also the latency of the "end" event (the detector must see that long
-        below ``off_n`` to know the hold is over).
-    max_dt_s: longest sample interval counted as time; longer steps are gaps in the stream
-        (lost frames, reconnects) and count only ``max_dt_s``, never the whole gap. ``None``:
-        ``AUTO_GAP_FACTOR`` x the median of the stream's first ``BOOT_STEPS`` steps (the
-        detector then buffers those first samples before it reports anything).
-    """
-
-    on_n: float
-    off_n: float
-    band_low_n: float
-    band_high_n: float
-    min_hold_s: float = 1.0
-    merge_gap_s: float = 0.3
-    max_dt_s: float | None = None
-
-    def __post_init__(self) -> None:
-        """Reject thresholds that cannot segment anything sensibly."""
-        vals = (self.on_n, self.off_n, self.band_low_n, self.band_high_n, self.min_hold_s,
-                self.merge_gap_s)
-        if not all(math.isfinite(v) for v in vals):
-            raise ValueError("thresholds and times must be finite")
-        if not self.off_n < self.on_n:
-            raise ValueError("off_n must be below on_n (hysteresis)")
-        if not self.band_low_n <= self.band_high_n:
-            raise ValueError("band_low_n must be <= band_high_n")
-        if self.min_hold_s < 0 or self.merge_gap_s < 0:
-            raise ValueError("min_hold_s and merge_gap_s must be >= 0")
-        if self.max_dt_s is not None and not self.max_dt_s > 0:
-            raise ValueError("max_dt_s must be > 0 (or None for automatic)")
-
-
-@dataclass(frozen=True)
-class Hold:
-    """One hold (or, in a "start" event, the part of it seen so far: ``complete`` False).
-
-    Times are stream seconds; integrals weight each sample by the capped interval since the
-    previous sample (see ``HoldConfig.max_dt_s``), so a gap in the stream adds to
-    ``duration_s`` and ``missing_s`` but never to ``time_in_band_s`` or ``time_above_s``.
-    """
-
-    index: int  # 0-based hold number in this detector's stream
-    start_s: float  # upward crossing of off_n
-    end_s: float  # downward crossing of off_n (partial hold: time of the last sample seen)
-    duration_s: float  # end_s - start_s
-    peak_n: float  # highest sample
-    peak_s: float  # time of that sample
-    mean_n: float  # time-weighted mean force over the hold
-    time_in_band_s: float  # cumulative time with band_low_n <= force <= band_high_n
-    time_above_s: float  # cumulative time with force > band_high_n
-    time_to_band_s: float  # start to the first sample in band; NaN if it never got there
-    samples: int  # samples inside [start_s, end_s]
-    missing_s: float  # time inside the hold not covered by samples (stream gaps)
-    complete: bool  # False for the partial hold carried by a "start" event
-
-
-@dataclass(frozen=True)
-class HoldEvent:
-    """A hold was confirmed ("start", with a partial hold) or finished ("end").
-
-    ``at_s`` is the time of the sample at which the detector could decide: a start is known
-    ``min_hold_s`` after the hold began (debounce), an end ``merge_gap_s`` after it ended.
-    """
-
-    kind: Literal["start", "end"]
-    hold: Hold
-    at_s: float
-
-
-@dataclass(frozen=True)
-class LiveHold:
-    """The hold in progress, for the live window (``HoldDetector.current``).
-
-    Shown as soon as the force reaches ``on_n``, before the ``min_hold_s`` debounce has
-    ``confirmed`` it, so the trainee gets feedback from the first moment of loading.
-    ``releasing`` is True while the force is below ``off_n`` but a re-press could still
-    continue the hold (within ``merge_gap_s``).
-    """
-
-    index: int
-    start_s: float
-    elapsed_s: float  # last sample time - start_s
-    time_in_band_s: float
-    time_above_s: float
-    time_to_band_s: float
-    peak_n: float
-    last_n: float  # force of the last sample
-    confirmed: bool
-    releasing: bool
-
-
-class _Acc:
-    """Running sums of a stretch of samples (the cheap live statistics of a hold)."""
-
-    __slots__ = ("n", "sum_dt", "sum_fdt", "peak_n", "peak_s", "band_s", "above_s",
-                 "first_band_s", "missing_s")
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.sum_dt = 0.0
-        self.sum_fdt = 0.0
-        self.peak_n = -math.inf
-        self.peak_s = math.nan
-        self.band_s = 0.0
-        self.above_s = 0.0
-        self.first_band_s = math.nan
-        self.missing_s = 0.0
-
-    def merge(self, o: _Acc) -> None:
-        """Append the stretch ``o`` that follows this one."""
-        self.n += o.n
-        self.sum_dt += o.sum_dt
-        self.sum_fdt += o.sum_fdt
-        if o.peak_n > self.peak_n:
-            self.peak_n, self.peak_s = o.peak_n, o.peak_s
-        self.band_s += o.band_s
-        self.above_s += o.above_s
-        if math.isnan(self.first_band_s):
-            self.first_band_s = o.first_band_s
-        self.missing_s += o.missing_s
-
-    def copy(self) -> _Acc:
-        """An independent copy."""
-        c = _Acc()
-        c.merge(self)
-        return c
-
-    def add(self, det: HoldDetector, a: int, b: int) -> None:
-        """Accumulate the detector's chunk samples [a, b) (a few numpy reductions)."""
-        if b <= a:
-            return
-        fs = det._f[a:b]
-        ds = det._d[a:b]
-        self.n += b - a
-        self.sum_dt += float(ds.sum())
-        self.sum_fdt += float(fs @ ds)
-        i = int(fs.argmax())
-        peak = float(fs[i])
-        if peak > self.peak_n:
-            self.peak_n, self.peak_s = peak, float(det._t[a + i])
-        low, high = det.config.band_low_n, det.config.band_high_n
-        if peak >= low:
-            ge = fs >= low
-            t_ge = float(ds @ ge)
-            if peak > high:
-                t_gt = float(ds @ (fs > high))
-                self.above_s += t_gt
-                self.band_s += t_ge - t_gt
-            else:
-                self.band_s += t_ge
-            if math.isnan(self.first_band_s):
-                inb = ge & (fs <= high) if peak > high else ge
-                j = int(inb.argmax())
-                if inb[j]:
-                    self.first_band_s = float(det._t[a + j])
-        if det._raw is not None:
-            self.missing_s += float((det._raw[a:b] - ds).sum())
-
-    def freeze(self, index: int, start_s: float, end_s: float, complete: bool) -> Hold:
-        """The running sums as a ``Hold``."""
-        return Hold(
-            index=index,
-            start_s=start_s,
-            end_s=end_s,
-            duration_s=end_s - start_s,
-            peak_n=self.peak_n,
-            peak_s=self.peak_s,
-            mean_n=self.sum_fdt / self.sum_dt if self.sum_dt > 0 else math.nan,
-            time_in_band_s=self.band_s,
-            time_above_s=self.above_s,
-            time_to_band_s=self.first_band_s - start_s,
-            samples=self.n,
-            missing_s=self.missing_s,
-            complete=complete,
-        )
-
-
 class HoldDetector:
     """Incremental hold detector; feed it chunks of (time, force) as they arrive.
 
@@ -265,9 +77,7 @@ class HoldDetector:
     def __init__(self, config: HoldConfig) -> None:
         """Create a detector for ``config``; nothing is reported until samples arrive."""
         self.config = config
-        self._max_dt: float | None = config.max_dt_s
-        self._boot: list[tuple[np.ndarray, np.ndarray]] = []
-        self._boot_n = 0
+        self._cap = _IntervalCap(config.max_dt_s)
         self._count = 0  # holds confirmed so far (index of the next hold)
         self._reset_stream()
         # per-chunk working set (valid inside _process only)
@@ -288,14 +98,14 @@ class HoldDetector:
         self._down_s = math.nan
         self._reached_on = False
         self._confirmed = False
-        self._acc = _Acc()
-        self._pend = _Acc()
+        self._acc = RunningSums()
+        self._pend = RunningSums()
 
     # ------------------------------------------------------------------ public API
     @property
     def max_dt_s(self) -> float | None:
         """Interval cap in use (None while the automatic estimate is still being gathered)."""
-        return self._max_dt
+        return self._cap.value
 
     @property
     def holds_found(self) -> int:
@@ -315,26 +125,24 @@ class HoldDetector:
             tt, ff = tt[keep], ff[keep]
             if tt.size == 0:
                 return []
-        if self._max_dt is None:
-            self._boot.append((tt, ff))
-            self._boot_n += tt.size
-            if self._boot_n <= BOOT_STEPS:
-                return []
-            tt, ff = self._take_boot()
-        return self._process(tt, ff)
+        admitted = self._cap.admit(tt, ff)
+        return [] if admitted is None else self._process(*admitted)
 
     def finish(self) -> list[HoldEvent]:
         """Close the open hold, if any, at the end of the data and return its events.
 
-        An active hold ends at the last sample; one that was releasing ends at its downward
-        crossing. The detector then starts a new stream (no crossing is interpolated across
-        the two), keeping its hold count and interval cap.
+        An active hold ends at the last sample, incomplete (``complete`` False: the data
+        ended it, still pressed); one that was releasing ends, complete, at its downward
+        crossing (the release was seen, only the merge gap was not over). The one rule for a
+        hold cut off by the end of a recording, live and offline. The detector then starts a
+        new stream (no crossing is interpolated across the two), keeping its hold count and
+        interval cap.
         """
         events: list[HoldEvent] = []
-        if self._max_dt is None and self._boot_n:
-            events += self._process(*self._take_boot())
+        if (boot := self._cap.flush()) is not None:
+            events += self._process(*boot)
         if self._state == _ACTIVE and self._prev_t is not None:
-            events += self._close(self._prev_t, self._prev_t)
+            events += self._close(self._prev_t, self._prev_t, complete=False)
         elif self._state == _PENDING and self._prev_t is not None:
             events += self._close(self._down_s, self._prev_t)
         self._reset_stream()
@@ -349,30 +157,10 @@ class HoldDetector:
         if self._state == _PENDING and self._pend.n:
             acc = acc.copy()
             acc.merge(self._pend)
-        return LiveHold(
-            index=self._count,
-            start_s=self._start_s,
-            elapsed_s=self._prev_t - self._start_s,
-            time_in_band_s=acc.band_s,
-            time_above_s=acc.above_s,
-            time_to_band_s=acc.first_band_s - self._start_s,
-            peak_n=acc.peak_n,
-            last_n=self._prev_f,
-            confirmed=self._confirmed,
-            releasing=self._state == _PENDING,
-        )
+        return acc.live(self._count, self._start_s, self._prev_t, self._prev_f,
+                        confirmed=self._confirmed, releasing=self._state == _PENDING)
 
     # ------------------------------------------------------------------ internals
-    def _take_boot(self) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenate the buffered start of the stream and fix the automatic interval cap."""
-        tt = np.concatenate([b[0] for b in self._boot])
-        ff = np.concatenate([b[1] for b in self._boot])
-        self._boot, self._boot_n = [], 0
-        steps = np.diff(tt[: BOOT_STEPS + 1])
-        steps = steps[steps > 0]
-        self._max_dt = AUTO_GAP_FACTOR * float(np.median(steps)) if steps.size else math.inf
-        return tt, ff
-
     def _process(self, t: np.ndarray, f: np.ndarray) -> list[HoldEvent]:
         """Run the state machine over one chunk (finite samples, cap known)."""
         off = self.config.off_n
@@ -381,38 +169,15 @@ class HoldDetector:
         if state == _IDLE and f.max() < off:  # fast path: nothing is happening
             self._prev_t, self._prev_f = float(t[-1]), float(f[-1])
             return []
-        max_dt = self._max_dt
+        max_dt = self._cap.value
         assert max_dt is not None
-        d = np.empty(n)
-        d[0] = 0.0 if self._prev_t is None else t[0] - self._prev_t
-        np.subtract(t[1:], t[:-1], out=d[1:])
-        raw = None
-        if d.min() < 0:  # clock stepped back: that step covers no time
-            np.maximum(d, 0.0, out=d)
-        if d.max() > max_dt:
-            raw = d.copy()
-            np.minimum(d, max_dt, out=d)
+        d, raw = _intervals(t, self._prev_t, max_dt)
         self._t, self._f, self._d, self._raw = t, f, d, raw
         self._on_idx = None
-        self._above = None  # None: every sample is on the same side as the state says
         self._events = []
         self._rs = 0
         self._pi = 0 if state == _PENDING else -1
-
-        # crossings of off_n: chunk indices where the above/below state differs from the
-        # previous sample's (state ACTIVE <=> the previous sample was above); an idle chunk
-        # got here only because it has a sample above off_n
-        if state != _IDLE and ((f.min() >= off) if state == _ACTIVE else (f.max() < off)):
-            changes: list[int] = []
-        else:
-            above = f >= off
-            ch = np.flatnonzero(above[1:] != above[:-1]) + 1
-            if bool(above[0]) != (state == _ACTIVE):
-                ch = np.concatenate(([0], ch))
-            if ch.size > 2:
-                ch = _drop_bridged(ch, above, t, f, self.config, self._max_dt)
-            changes = ch.tolist()
-            self._above = above
+        changes, self._above = _crossings(t, f, state, self.config, max_dt)
 
         pos = 0
         for c in changes:
@@ -426,14 +191,18 @@ class HoldDetector:
 
         # carry the open cluster's statistics over to the next chunk
         if self._state == _ACTIVE:
-            self._acc.add(self, self._rs, n)
+            self._sum(self._acc, self._rs, n)
         elif self._state == _PENDING:
-            self._acc.add(self, self._rs, self._pi)
-            self._pend.add(self, self._pi, n)
+            self._sum(self._acc, self._rs, self._pi)
+            self._sum(self._pend, self._pi, n)
         self._prev_t, self._prev_f = float(t[-1]), float(f[-1])
         self._t = self._f = self._d = np.empty(0)
         self._raw = self._on_idx = self._above = None
         return self._events
+
+    def _sum(self, acc: RunningSums, a: int, b: int) -> None:
+        """Add this chunk's samples [a, b) to ``acc``."""
+        acc.add(self._t, self._f, self._d, self._raw, self.config, a, b)
 
     def _before(self, i: int) -> tuple[float | None, float]:
         """(time, force) of the sample before chunk index ``i`` (None at stream start)."""
@@ -443,18 +212,14 @@ class HoldDetector:
 
     def _up(self, c: int) -> None:
         """Sample ``c`` is the first at or above off_n after samples below it."""
-        off = self.config.off_n
         t1, f1 = float(self._t[c]), float(self._f[c])
         t0, f0 = self._before(c)
-        if t0 is None or t1 - t0 > self._max_dt:
-            up_s = t1  # stream start or a gap: the crossing is not observable
-        else:
-            up_s = t0 + (off - f0) / (f1 - f0) * (t1 - t0)
+        up_s = _up_time(t0, f0, t1, f1, self.config.off_n, self._cap.value)
         if self._state == _PENDING:
             if up_s - self._down_s < self.config.merge_gap_s:  # re-press: same hold
                 self._state = _ACTIVE
                 self._acc.merge(self._pend)
-                self._pend = _Acc()
+                self._pend = RunningSums()
                 self._pi = -1
                 return
             self._close_pending(t1)
@@ -467,21 +232,17 @@ class HoldDetector:
         self._start_s = up_s
         self._reached_on = False
         self._confirmed = False
-        self._acc = _Acc()
-        self._pend = _Acc()
+        self._acc = RunningSums()
+        self._pend = RunningSums()
         self._rs = c
         self._pi = -1
 
     def _down(self, c: int) -> None:
         """Sample ``c`` is the first below off_n after samples at or above it."""
-        off = self.config.off_n
         t1, f1 = float(self._t[c]), float(self._f[c])
         t0, f0 = self._before(c)
         assert t0 is not None  # a cluster is open, so a sample came before
-        if t1 - t0 > self._max_dt:
-            self._down_s = t0  # gap: the hold was last seen at t0
-        else:
-            self._down_s = t0 + (f0 - off) / (f0 - f1) * (t1 - t0)
+        self._down_s = _down_time(t0, f0, t1, f1, self.config.off_n, self._cap.value)
         self._state = _PENDING
         self._pi = c
 
@@ -518,7 +279,7 @@ class HoldDetector:
 
     def _confirm(self, c: int) -> None:
         """The hold is confirmed at chunk index ``c``: emit a "start" with the hold so far."""
-        self._acc.add(self, self._rs, c + 1)
+        self._sum(self._acc, self._rs, c + 1)
         self._rs = c + 1
         self._confirmed = True
         t_c = float(self._t[c])
@@ -528,21 +289,110 @@ class HoldDetector:
     def _close_pending(self, at_s: float) -> None:
         """End the releasing cluster at its downward crossing (pending samples dropped)."""
         if self._pi > self._rs:
-            self._acc.add(self, self._rs, self._pi)
+            self._sum(self._acc, self._rs, self._pi)
         self._events += self._close(self._down_s, at_s)
         self._rs = self._pi = -1
 
-    def _close(self, end_s: float, at_s: float) -> list[HoldEvent]:
+    def _close(self, end_s: float, at_s: float, complete: bool = True) -> list[HoldEvent]:
         """Finish the open cluster at ``end_s``; an "end" event if it was a hold."""
         events = []
         if self._confirmed:
-            hold = self._acc.freeze(self._count, self._start_s, end_s, True)
+            hold = self._acc.freeze(self._count, self._start_s, end_s, complete)
             events.append(HoldEvent("end", hold, at_s))
             self._count += 1
         self._state = _IDLE
         self._reached_on = self._confirmed = False
-        self._acc, self._pend = _Acc(), _Acc()
+        self._acc, self._pend = RunningSums(), RunningSums()
         return events
+
+
+class _IntervalCap:
+    """The longest sample interval counted as time (``HoldConfig.max_dt_s``). When it is not
+    given, it is estimated from the stream's first ``BOOT_STEPS`` steps, and those samples are
+    held back until the estimate exists."""
+
+    __slots__ = ("value", "_boot", "_boot_n")
+
+    def __init__(self, max_dt_s: float | None) -> None:
+        self.value = max_dt_s
+        self._boot: list[tuple[np.ndarray, np.ndarray]] = []
+        self._boot_n = 0
+
+    def admit(self, tt: np.ndarray, ff: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The samples to process now: these, or the held-back start of the stream with these
+        once the cap is known; None while still holding back."""
+        if self.value is not None:
+            return tt, ff
+        self._boot.append((tt, ff))
+        self._boot_n += tt.size
+        if self._boot_n <= BOOT_STEPS:
+            return None
+        return self._take()
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """At the end of the data: the held-back samples (the cap estimated from them), if any."""
+        return self._take() if self.value is None and self._boot_n else None
+
+    def _take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenate the held-back start of the stream and fix the automatic interval cap."""
+        tt = np.concatenate([b[0] for b in self._boot])
+        ff = np.concatenate([b[1] for b in self._boot])
+        self._boot, self._boot_n = [], 0
+        steps = np.diff(tt[: BOOT_STEPS + 1])
+        steps = steps[steps > 0]
+        self.value = AUTO_GAP_FACTOR * float(np.median(steps)) if steps.size else math.inf
+        return tt, ff
+
+
+def _up_time(t0: float | None, f0: float, t1: float, f1: float, off: float,
+             max_dt: float) -> float:
+    """Upward crossing of ``off`` between samples (t0, f0) and (t1, f1), interpolated; the
+    sample's time at stream start (``t0`` None) or after a gap, where it is not observable."""
+    if t0 is None or t1 - t0 > max_dt:
+        return t1
+    return t0 + (off - f0) / (f1 - f0) * (t1 - t0)
+
+
+def _down_time(t0: float, f0: float, t1: float, f1: float, off: float, max_dt: float) -> float:
+    """Downward crossing of ``off`` between samples (t0, f0) and (t1, f1), interpolated; after
+    a gap, ``t0``: the hold was last seen there."""
+    if t1 - t0 > max_dt:
+        return t0
+    return t0 + (f0 - off) / (f0 - f1) * (t1 - t0)
+
+
+def _intervals(t: np.ndarray, prev_t: float | None,
+               max_dt: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each sample's interval since the one before (``prev_t``: the previous chunk's last),
+    capped at ``max_dt``, and the uncapped intervals when some step is a gap (else None)."""
+    d = np.empty(t.size)
+    d[0] = 0.0 if prev_t is None else t[0] - prev_t
+    np.subtract(t[1:], t[:-1], out=d[1:])
+    raw = None
+    if d.min() < 0:  # clock stepped back: that step covers no time
+        np.maximum(d, 0.0, out=d)
+    if d.max() > max_dt:
+        raw = d.copy()
+        np.minimum(d, max_dt, out=d)
+    return d, raw
+
+
+def _crossings(t: np.ndarray, f: np.ndarray, state: int, config: HoldConfig,
+               max_dt: float) -> tuple[list[int], np.ndarray | None]:
+    """Crossings of off_n: chunk indices where the above/below state differs from the previous
+    sample's (state ACTIVE <=> the previous sample was above), bridged pairs dropped; and the
+    above-off_n mask, None when every sample is on the side the state says. An idle chunk
+    gets here only because it has a sample above off_n."""
+    off = config.off_n
+    if state != _IDLE and ((f.min() >= off) if state == _ACTIVE else (f.max() < off)):
+        return [], None
+    above = f >= off
+    ch = np.flatnonzero(above[1:] != above[:-1]) + 1
+    if bool(above[0]) != (state == _ACTIVE):
+        ch = np.concatenate(([0], ch))
+    if ch.size > 2:
+        ch = _drop_bridged(ch, above, t, f, config, max_dt)
+    return ch.tolist(), above
 
 
 def _drop_bridged(ch: np.ndarray, above: np.ndarray, t: np.ndarray, f: np.ndarray,
@@ -551,8 +401,8 @@ def _drop_bridged(ch: np.ndarray, above: np.ndarray, t: np.ndarray, f: np.ndarra
 
     Such a pair changes nothing: the cluster stays open and its samples stay in it. Doing
     this vectorised keeps chatter (tremor or noise riding on off_n) from costing a Python
-    step per crossing. The crossing times use exactly the expressions of ``HoldDetector._down``
-    and ``_up`` (IEEE operations in the same order), so the decisions are the ones the scalar
+    step per crossing. The crossing times use exactly the expressions of ``_down_time`` and
+    ``_up_time`` (IEEE operations in the same order), so the decisions are the ones the scalar
     walk would take, whatever the chunking.
     """
     cand = np.flatnonzero(~above[ch[:-1]] & (ch[:-1] > 0))  # down at ch[k], up at ch[k+1]
@@ -608,7 +458,8 @@ def config_for_band(low_n: float, high_n: float, *, target_n: float | None = Non
 
 
 def segment_holds(t: np.ndarray, force_n: np.ndarray, config: HoldConfig) -> list[Hold]:
-    """All holds in a whole recording: the live detector run over the full arrays."""
+    """All holds in a whole recording: the live detector run over the full arrays (a hold
+    still pressed at the last sample comes last, with ``complete`` False)."""
     det = HoldDetector(config)
     events = det.feed(t, force_n) + det.finish()
     return [e.hold for e in events if e.kind == "end"]

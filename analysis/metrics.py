@@ -3,7 +3,8 @@
 The metrics are the ones the literature uses for force consistency (see
 docs/SOURCES.md): absolute, constant and variable error against a target, % error, CV
 across repetitions, rate of force application, time to and time in the target band, hold
-duration, steadiness, and dynamic time warping distance to an instructor's curve.
+duration and steadiness; the distance to an instructor's curve (dynamic time warping) is in
+``analysis.curves``.
 
 Holds themselves come from ``analysis.holds`` (the live detector): ``recording_metrics``
 segments offline with ``segment_holds`` so the report and the live hold clock agree. The
@@ -39,18 +40,28 @@ Definitions (all forces in N, times in s):
   force reaches 20 % / 80 % of the plateau mean on the loading side (before the peak),
   linearly interpolated between samples. ramp_rate_kpa_per_s converts it through
   ``schemas.units`` with the contact area (NaN without one).
-* overshoot_pct: (peak of the *smoothed* force - plateau mean) / plateau mean x 100. The raw
-  peak (``peak_n``, as the live detector reports it) also carries the tremor, which would
-  make even a perfect loading look like a few % overshoot.
+* overshoot_pct (settling overshoot): (peak of the *smoothed* force - plateau mean) / plateau
+  mean x 100. The raw peak (``peak_n``, as the live detector reports it) also carries the
+  tremor, which would make even a perfect loading look like a few % overshoot.
+* peak_over_band_pct: (peak_n - the band's top) / the band's top x 100, negative when the
+  peak stayed in or under the band: what the "overshoot" flag judges (``analysis.definitions``).
 * impulse_ns: trapezoidal integral of the raw force over the hold's samples.
 * Errors against the target (band midpoint): constant_error_n = plateau mean - target,
   abs_error_n = |constant error|, pct_error = abs_error / target x 100.
-* early_release: duration < min_hold_s; dose_met: time_in_band >= min_hold_s and
-  duration <= max_hold_s (the dose adherence criterion).
+* early_release: duration < min_hold_s; too_long: duration > max_hold_s (a maximum of 0 is
+  no maximum, as for a threshold ramp); dose_met: time_in_band >= min_hold_s and
+  duration <= max_hold_s (the dose adherence criterion). All three are False for a hold the
+  end of the recording cut off (``complete`` False, ``analysis.holds``): it is not judged.
+* band_low_n, band_high_n, min_hold_s, max_hold_s: the dose the hold was judged against (its
+  own file's protocol), so rows from recordings made with different protocols stay readable.
+
+The name, unit and one-line definition of every field, which the table, the report and review
+all show, are in ``analysis.definitions``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,11 +81,8 @@ __all__ = [
     "HoldMetrics",
     "band_or_nan",
     "consistency",
-    "dtw_distance",
     "hold_metrics",
-    "median_abs_difference",
     "recording_metrics",
-    "resample_curve",
     "variable_error",
 ]
 
@@ -115,12 +123,19 @@ class HoldMetrics:
     plateau_cv: float
     steadiness_n: float
     overshoot_pct: float
+    peak_over_band_pct: float
+    complete: bool
     early_release: bool
+    too_long: bool
     dose_met: bool
     impulse_ns: float
     pain: float
     button_presses: int
     target_n: float
+    band_low_n: float
+    band_high_n: float
+    min_hold_s: float
+    max_hold_s: float
     abs_error_n: float
     constant_error_n: float
     pct_error: float
@@ -215,6 +230,62 @@ def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, i
     return mask, p0, p1
 
 
+def _hold_events(events: Iterable, hold: Hold) -> tuple[float, int]:
+    """(last pain rating, button presses) among ``events`` inside the hold; NaN: no rating."""
+    pain = _NAN
+    presses = 0
+    for e in events:
+        if hold.start_s <= e.time <= hold.end_s:
+            if e.kind == "pain":
+                pain = float(e.value)
+            elif e.kind == "button_down":
+                presses += 1
+    return pain, presses
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the force curve of one hold shows: its plateau and loading ramp (NaN: not found)."""
+
+    plateau_mean_n: float = _NAN
+    cv: float = _NAN
+    steadiness_n: float = _NAN
+    overshoot_pct: float = _NAN
+    ramp_n_per_s: float = _NAN
+    plateau_start_s: float = _NAN
+    plateau_end_s: float = _NAN
+
+
+def _shape(tt: np.ndarray, ff: np.ndarray) -> _Shape:
+    """Plateau (level, CV, steadiness about its trend, overshoot of the smoothed peak above it)
+    and the 20-80 % loading rate, from the samples ``tt``, ``ff`` of one hold (8 or more)."""
+    n = ff.size
+    dt = float(tt[-1] - tt[0]) / (n - 1)
+    w = int(round(0.5 * SMOOTH_S / dt)) if dt > 0 else 0
+    s = _smooth(ff, w)
+    ipk = int(np.argmax(s))
+    pl = _plateau(tt, s, ipk)
+    if pl is None:
+        return _Shape()
+    mask, p0, p1 = pl
+    pt, pf = tt[p0:p1 + 1][mask], ff[p0:p1 + 1][mask]
+    plateau_mean = float(pf.mean())
+    sd = float(pf.std(ddof=1)) if pf.size > 1 else _NAN
+    xm, ym, slope = _line(pt, pf)
+    resid = pf - (ym + slope * (pt - xm))
+    load_t, load_s = tt[:ipk + 1], s[:ipk + 1]
+    t20 = _first_crossing(load_t, load_s, 0.2 * plateau_mean)
+    t80 = _first_crossing(load_t, load_s, 0.8 * plateau_mean)
+    return _Shape(
+        plateau_mean_n=plateau_mean,
+        cv=sd / plateau_mean if plateau_mean > 0 else _NAN,
+        steadiness_n=float(np.sqrt(np.square(resid).sum() / max(pf.size - 2, 1))),
+        overshoot_pct=(float(s[ipk]) - plateau_mean) / plateau_mean * 100.0,
+        ramp_n_per_s=0.6 * plateau_mean / (t80 - t20) if t80 > t20 else _NAN,
+        plateau_start_s=float(tt[p0]), plateau_end_s=float(tt[p1]),
+    )
+
+
 def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: Iterable = (),
                  *, area_cm2: float = _NAN, trigger_point: str = "", repetition: int = 0,
                  blind: bool = False) -> HoldMetrics:
@@ -226,60 +297,35 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
     e.g. ``schemas.events.Event``."""
     a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
     b = max(b, a)
-    tt = np.asarray(t[a:b], dtype=np.float64)
-    ff = np.asarray(f[a:b], dtype=np.float64)
-    n = ff.size
+    tt, ff = (np.asarray(x[a:b], dtype=np.float64) for x in (t, f))
     low, high = band_or_nan(dose, area_cm2)
     target = 0.5 * (low + high)
-    pain = _NAN
-    presses = 0
-    for e in events:
-        if hold.start_s <= e.time <= hold.end_s:
-            if e.kind == "pain":
-                pain = float(e.value)
-            elif e.kind == "button_down":
-                presses += 1
-    impulse = float(np.trapezoid(ff, tt)) if n >= 2 else 0.0
-    plateau_mean = cv = steady = overshoot = ramp = p_start = p_end = _NAN
-    if n >= 8:
-        dt = float(tt[-1] - tt[0]) / (n - 1)
-        w = int(round(0.5 * SMOOTH_S / dt)) if dt > 0 else 0
-        s = _smooth(ff, w)
-        ipk = int(np.argmax(s))
-        pl = _plateau(tt, s, ipk)
-        if pl is not None:
-            mask, p0, p1 = pl
-            pt, pf = tt[p0:p1 + 1][mask], ff[p0:p1 + 1][mask]
-            plateau_mean = float(pf.mean())
-            sd = float(pf.std(ddof=1)) if pf.size > 1 else _NAN
-            cv = sd / plateau_mean if plateau_mean > 0 else _NAN
-            xm, ym, slope = _line(pt, pf)
-            resid = pf - (ym + slope * (pt - xm))
-            steady = float(np.sqrt(np.square(resid).sum() / max(pf.size - 2, 1)))
-            overshoot = (float(s[ipk]) - plateau_mean) / plateau_mean * 100.0
-            p_start, p_end = float(tt[p0]), float(tt[p1])
-            load_t, load_s = tt[:ipk + 1], s[:ipk + 1]
-            t20 = _first_crossing(load_t, load_s, 0.2 * plateau_mean)
-            t80 = _first_crossing(load_t, load_s, 0.8 * plateau_mean)
-            if t80 > t20:
-                ramp = 0.6 * plateau_mean / (t80 - t20)
+    pain, presses = _hold_events(events, hold)
+    impulse = float(np.trapezoid(ff, tt)) if ff.size >= 2 else 0.0
+    shape = _shape(tt, ff) if ff.size >= 8 else _Shape()
     try:
-        ramp_kpa = float(from_newtons(ramp, "kPa", area_cm2))
+        ramp_kpa = float(from_newtons(shape.ramp_n_per_s, "kPa", area_cm2))
     except ValueError:
         ramp_kpa = _NAN
-    const = plateau_mean - target
+    const = shape.plateau_mean_n - target
     return HoldMetrics(
         trigger_point=trigger_point, repetition=int(repetition), blind=bool(blind),
         start_s=hold.start_s, end_s=hold.end_s, duration_s=hold.duration_s,
         time_in_band_s=hold.time_in_band_s, time_to_band_s=hold.time_to_band_s,
-        plateau_start_s=p_start, plateau_end_s=p_end,
-        ramp_rate_n_per_s=ramp, ramp_rate_kpa_per_s=ramp_kpa,
-        peak_n=hold.peak_n, plateau_mean_n=plateau_mean, plateau_cv=cv, steadiness_n=steady,
-        overshoot_pct=overshoot,
-        early_release=bool(hold.duration_s < dose.min_hold_s),
-        dose_met=bool(hold.time_in_band_s >= dose.min_hold_s
-                      and hold.duration_s <= dose.max_hold_s),
+        plateau_start_s=shape.plateau_start_s, plateau_end_s=shape.plateau_end_s,
+        ramp_rate_n_per_s=shape.ramp_n_per_s, ramp_rate_kpa_per_s=ramp_kpa,
+        peak_n=hold.peak_n, plateau_mean_n=shape.plateau_mean_n, plateau_cv=shape.cv,
+        steadiness_n=shape.steadiness_n, overshoot_pct=shape.overshoot_pct,
+        peak_over_band_pct=(hold.peak_n - high) / high * 100.0 if high > 0 else _NAN,
+        complete=hold.complete,  # False: cut off by the recording's end, not judged
+        early_release=hold.complete and bool(hold.duration_s < dose.min_hold_s),
+        too_long=hold.complete and bool(dose.max_hold_s > 0
+                                        and hold.duration_s > dose.max_hold_s),
+        dose_met=hold.complete and bool(hold.time_in_band_s >= dose.min_hold_s
+                                        and hold.duration_s <= dose.max_hold_s),
         impulse_ns=impulse, pain=pain, button_presses=presses, target_n=target,
+        band_low_n=low, band_high_n=high, min_hold_s=float(dose.min_hold_s),
+        max_hold_s=float(dose.max_hold_s),
         abs_error_n=abs(const), constant_error_n=const,
         pct_error=abs(const) / target * 100.0 if target > 0 else _NAN,
     )
@@ -332,58 +378,30 @@ def recording_metrics(rec) -> list[HoldMetrics]:
     Doses come from the protocol stored in the file (``session.protocol_toml``). Which point
     is being worked follows the ``trigger_point`` events (point 0 before the first), or the
     ``/holds`` rows when there are no such events; each stretch is segmented with that point's
-    thresholds, as the live recorder does. Each hold is then named after the ``/holds`` row it
-    overlaps most (its repetition too); without one, after the current point (repetitions
-    counted here). Pain, button presses and blind (feedback off: ``blind_on`` until
-    ``blind_off``, taken at the hold's start) come from the events.
+    thresholds, as the live recorder does. Holds that start after a ``protocol_complete``
+    event and before the next ``trigger_point`` event are left out: the live recorder stops
+    counting there (``recorder.hold_tracker``), and from that ``trigger_point`` on it detects
+    with a fresh detector, so the data are segmented afresh from there too. Each hold is then
+    named after the ``/holds`` row it overlaps most (its repetition too); without one, after
+    the current point (repetitions counted here). Pain, button presses and blind (feedback
+    off: ``blind_on`` until ``blind_off``, taken at the hold's start) come from the events.
     """
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
     proto = protocol_of(rec)
-    labels = [p.label for p in proto.points] if proto is not None else []
     area = _NAN
     if proto is not None and proto.contact_area_cm2 is not None:
         area = float(proto.contact_area_cm2)
     rows = rec.holds
     row_tp = [r["trigger_point"].decode("utf-8", "replace") for r in rows]
-
-    def dose_for(label: str) -> Dose:
-        if label in labels:
-            return proto.points[labels.index(label)].dose
-        for lab, r in zip(row_tp, rows, strict=True):
-            if lab == label:  # the band the recorder stored, in N; no hold window
-                return Dose(unit="N", target_low=float(r["target_low_n"]),
-                            target_high=float(r["target_high_n"]), min_hold_s=_NAN,
-                            max_hold_s=_NAN)
-        return Dose(unit="N", target_low=_NAN, target_high=_NAN, min_hold_s=_NAN,
-                    max_hold_s=_NAN)
-
-    # point schedule: (time, label)
     evs = sorted(rec.events, key=lambda e: e.time)
-    sched = [(e.time, e.text) for e in evs if e.kind == "trigger_point"]
-    if not sched and len(rows):
-        prev_end = -math.inf
-        for lab, r in zip(row_tp, rows, strict=True):
-            if not sched or sched[-1][1] != lab:
-                tb = -math.inf if not sched else 0.5 * (prev_end + float(r["start"]))
-                sched.append((tb, lab))
-            prev_end = float(r["end"])
-    default = labels[0] if labels else "hold"
-    if not sched or sched[0][0] > (t[0] if t.size else 0.0):
-        sched.insert(0, (-math.inf, default))
-
-    # segment each stretch with its point's thresholds (one pass if they all agree)
-    configs = [config_for_band(*band_or_nan(dose_for(lab), area)) for _, lab in sched]
-    holds: list[Hold] = []
-    if all(c == configs[0] for c in configs):
-        holds = segment_holds(t, f, configs[0]) if t.size else []
-    else:
-        bounds = np.searchsorted(t, [s[0] for s in sched[1:]])
-        edges = [0, *bounds.tolist(), t.size]
-        for k, cfg in enumerate(configs):
-            a, b = edges[k], edges[k + 1]
-            if b > a:
-                holds += segment_holds(t[a:b], f[a:b], cfg)
+    sched = _schedule(evs, rows, row_tp, t, proto)
+    doses = {lab: _dose_for(lab, proto, rows, row_tp)
+             for lab in [*(lab for _, lab in sched), *row_tp]}
+    closed = _closed_spans(evs)
+    configs = [config_for_band(*band_or_nan(doses[lab], area)) for _, lab in sched]
+    holds = [h for h in _segment(t, f, sched, configs, [b for _, b in closed])
+             if not any(a <= h.start_s < b for a, b in closed)]
 
     sched_t = np.array([s[0] for s in sched])
     pain_btn = [e for e in evs if e.kind in ("pain", "button_down")]
@@ -409,57 +427,73 @@ def recording_metrics(rec) -> list[HoldMetrics]:
         blind = blind_ev[k][1] if k >= 0 else False
         a = int(np.searchsorted(pe_t, h.start_s, "left"))
         hev = pain_btn[a:int(np.searchsorted(pe_t, h.end_s, "right"))]
-        out.append(hold_metrics(t, f, h, dose_for(label), hev, area_cm2=area,
+        out.append(hold_metrics(t, f, h, doses[label], hev, area_cm2=area,
                                 trigger_point=label, repetition=rep, blind=blind))
     return out
 
 
-# ---------------------------------------------------------------------------- curve comparison
-def resample_curve(t: np.ndarray, f: np.ndarray, start_s: float, end_s: float, *,
-                   dt: float = 0.01) -> np.ndarray:
-    """Force on the grid ``0, dt, 2 dt ... <= end_s - start_s`` of time since ``start_s``
-    (linear interpolation; 0 outside the samples): a hold's curve for comparison."""
-    grid = np.arange(0.0, end_s - start_s + 0.5 * dt, dt) + start_s
-    return np.interp(grid, t, f, left=0.0, right=0.0)
+def _dose_for(label: str, proto, rows, row_tp: list[str]) -> Dose:
+    """The dose of the point named ``label``: the protocol's; else the band the recorder
+    stored with its ``/holds`` rows (in N, no hold window); else none (NaN)."""
+    labels = [p.label for p in proto.points] if proto is not None else []
+    if label in labels:
+        return proto.points[labels.index(label)].dose
+    for lab, r in zip(row_tp, rows, strict=True):
+        if lab == label:
+            return Dose(unit="N", target_low=float(r["target_low_n"]),
+                        target_high=float(r["target_high_n"]), min_hold_s=_NAN,
+                        max_hold_s=_NAN)
+    return Dose(unit="N", target_low=_NAN, target_high=_NAN, min_hold_s=_NAN, max_hold_s=_NAN)
 
 
-def dtw_distance(a: np.ndarray, b: np.ndarray, band: int | None = None) -> float:
-    """Dynamic time warping distance: the least sum of |a_i - b_j| over a monotone warping
-    path from (0, 0) to (n-1, m-1). ``band``: Sakoe-Chiba half-width in samples (|i - j| <=
-    band; widened to |n - m| so the end stays reachable); None = unconstrained. Computed one
-    anti-diagonal at a time with numpy, O((n + m) x band) time."""
-    x = np.asarray(a, dtype=np.float64).reshape(-1)
-    y = np.asarray(b, dtype=np.float64).reshape(-1)
-    n, m = x.size, y.size
-    if n == 0 or m == 0:
-        raise ValueError("both curves need at least one sample")
-    w = max(n, m) if band is None else max(int(band), abs(n - m))
-    inf = math.inf
-    d = np.full((n + 1, m + 1), inf)
-    d[0, 0] = 0.0
-    flat = d.reshape(-1)
-    stride = m + 1
-    for k in range(2, n + m + 1):  # i + j = k, 1-based cells
-        lo = max(1, k - m, -((w - k) // 2))  # ceil((k - w) / 2)
-        hi = min(n, k - 1, (k + w) // 2)
-        if hi < lo:
-            continue
-        i = np.arange(lo, hi + 1)
-        j = k - i
-        pos = i * stride + j
-        best = np.minimum(np.minimum(flat[pos - stride - 1], flat[pos - stride]), flat[pos - 1])
-        flat[pos] = np.abs(x[i - 1] - y[j - 1]) + best
-    return float(d[n, m])
+def _schedule(evs: list, rows, row_tp: list[str], t: np.ndarray,
+              proto) -> list[tuple[float, str]]:
+    """Which point is worked from when: (time, label) from the ``trigger_point`` events, or
+    from the ``/holds`` rows without them (the change halfway between two rows); the first
+    point (or "hold") before the first entry."""
+    sched = [(e.time, e.text) for e in evs if e.kind == "trigger_point"]
+    if not sched and len(rows):
+        prev_end = -math.inf
+        for lab, r in zip(row_tp, rows, strict=True):
+            if not sched or sched[-1][1] != lab:
+                tb = -math.inf if not sched else 0.5 * (prev_end + float(r["start"]))
+                sched.append((tb, lab))
+            prev_end = float(r["end"])
+    default = proto.points[0].label if proto is not None and proto.points else "hold"
+    if not sched or sched[0][0] > (t[0] if t.size else 0.0):
+        sched.insert(0, (-math.inf, default))
+    return sched
 
 
-def median_abs_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
-                          *, dt: float = 0.01) -> float:
-    """Median |f_a - f_b| of two hold curves ``(t, f)``, each aligned to its own first sample
-    (time since start) and resampled to a common ``dt`` grid over the time both cover."""
-    ta, fa = (np.asarray(v, dtype=np.float64) for v in a)
-    tb, fb = (np.asarray(v, dtype=np.float64) for v in b)
-    if ta.size < 2 or tb.size < 2:
-        return _NAN
-    ta, tb = ta - ta[0], tb - tb[0]
-    grid = np.arange(0.0, min(ta[-1], tb[-1]) + 0.5 * dt, dt)
-    return float(np.median(np.abs(np.interp(grid, ta, fa) - np.interp(grid, tb, fb))))
+def _closed_spans(evs: list) -> list[tuple[float, float]]:
+    """(from, until) of each stretch the live recorder counted no hold in: from a
+    ``protocol_complete`` event to the next ``trigger_point`` event (or the end, inf)."""
+    spans: list[tuple[float, float]] = []
+    start = None
+    for e in evs:
+        if e.kind == "protocol_complete" and start is None:
+            start = e.time
+        elif e.kind == "trigger_point" and start is not None:
+            spans.append((start, e.time))
+            start = None
+    if start is not None:
+        spans.append((start, math.inf))
+    return spans
+
+
+def _segment(t: np.ndarray, f: np.ndarray, sched: list[tuple[float, str]], configs: list,
+             restarts: list[float]) -> list[Hold]:
+    """Holds of the whole recording: one detector over it when every point has the same
+    thresholds, else a fresh one per point's stretch (as the live tracker switches); a fresh
+    one also from each of ``restarts`` (where the live tracker started one)."""
+    cuts = [b for b in restarts if math.isfinite(b)]
+    if any(c != configs[0] for c in configs):
+        cuts += [s[0] for s in sched[1:]]
+    sched_t = np.array([s[0] for s in sched])
+    pieces = [0, *np.searchsorted(t, sorted(cuts)).tolist(), t.size]
+    holds: list[Hold] = []
+    for a, b in itertools.pairwise(pieces):
+        if b > a:
+            k = int(np.searchsorted(sched_t, t[a], "right")) - 1
+            holds += segment_holds(t[a:b], f[a:b], configs[max(k, 0)])
+    return holds

@@ -27,8 +27,10 @@ __all__ = [
     "MESSAGES",
     "CoachState",
     "Cue",
+    "RampCoach",
     "RampCue",
     "coach",
+    "coach_ramp",
     "ramp_cue",
     "ramp_slope",
 ]
@@ -56,6 +58,14 @@ MESSAGES: dict[Cue, str] = {
 }
 
 RampCue = Literal["too slow", "on pace", "too fast"]
+
+#: What a threshold ramp's large cue says, by the pace (None: not known yet).
+RAMP_MESSAGES: dict[RampCue | None, tuple[Cue, str]] = {
+    None: (Cue.IDLE, "RAMP"),
+    "too slow": (Cue.BELOW, "FASTER"),
+    "on pace": (Cue.IN_BAND, "STEADY"),
+    "too fast": (Cue.ABOVE, "SLOWER"),
+}
 
 
 @dataclass(frozen=True)
@@ -146,3 +156,35 @@ def ramp_cue(slope: float, corridor_low: float, corridor_high: float) -> RampCue
     if slope > corridor_high:
         return "too fast"
     return "on pace"
+
+
+@dataclass(frozen=True)
+class RampCoach:
+    """The cue during a threshold ramp; ``pace`` is the slope against the corridor while the
+    ramp is coached (None at rest, after the button, and before the slope is known)."""
+
+    cue: Cue
+    message: str
+    pace: RampCue | None
+
+
+def coach_ramp(loaded: bool, pressed: bool, force_n: float, slope_n_per_s: float,
+               corridor_n_per_s: tuple[float, float], cutoff_n: float) -> RampCoach:
+    """Decide the cue of a threshold ramp (pressure-pain threshold algometry), where the dose
+    is a steady rate, not a band: ``loaded`` (a ramp is in progress), ``pressed`` (the
+    subject's button went down during it: the threshold is taken), the latest force and
+    slope, the corridor (N/s) and the cut-off (N).
+
+    Precedence: no ramp is IDLE "READY"; after the button, COMPLETE "THRESHOLD — LIFT"; at or
+    over the cut-off, ABOVE "CUT-OFF — LIFT" (the probe is lifted without a threshold); else the
+    pace: FASTER, STEADY, SLOWER, or "RAMP" while the slope is not known yet.
+    """
+    if not loaded:
+        return RampCoach(Cue.IDLE, MESSAGES[Cue.IDLE], None)
+    if pressed:
+        return RampCoach(Cue.COMPLETE, "THRESHOLD — LIFT", None)
+    if force_n >= cutoff_n:
+        return RampCoach(Cue.ABOVE, "CUT-OFF — LIFT", None)
+    pace = ramp_cue(slope_n_per_s, *corridor_n_per_s)
+    cue, message = RAMP_MESSAGES[pace]
+    return RampCoach(cue, message, pace)

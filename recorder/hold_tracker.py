@@ -5,10 +5,14 @@ point's band (``config_for_band``), the same the offline analysis uses, so the l
 the report agree on every hold. A finished hold is counted as the next repetition at the point
 where it began and becomes a stored row (``schemas.events.Hold``); once the current point has
 all its repetitions the tracker moves on to the next point by itself (``auto_advance``).
+Once the last point has all its repetitions the protocol is complete (``complete``, and a
+``protocol_complete`` event at the end of that hold): holds are no longer detected, so none is
+counted past the protocol's end, until the trainee moves to another point to work it again (a
+``trigger_point`` event). ``analysis.metrics.recording_metrics`` applies the same rule offline.
 
 Pure: no threads, no I/O. The recording session calls it from the link's reader thread (and
-its commands under the same lock); the window reads ``point_index``, ``blind``, ``holds`` and
-``live``, each replaced or appended in one step.
+its commands under the same lock); the window reads ``point_index``, ``blind``, ``holds``,
+``live`` and ``complete``, each replaced or appended in one step.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class HoldTracker:
         self.blind = False
         self.holds: list[PointHold] = []
         self.live: LiveHold | None = None
+        self.complete = False
         self._repetitions: dict[int, int] = {}
         self._detector = HoldDetector(self.hold_config(0))
         self._detector_point = 0
@@ -71,6 +76,7 @@ class HoldTracker:
         if index == self.point_index:
             return []
         self.point_index = index
+        self.complete = False
         return [Event(time_s, "trigger_point", value=index, text=self.label(index),
                       sample_index=sample_index)]
 
@@ -85,7 +91,10 @@ class HoldTracker:
              samples: int) -> list[Event | HoldRow]:
         """Detect holds in a block: hold_start and hold_end events and the rows of finished
         holds, in order; a point's last repetition also moves to the next point (the
-        trigger_point event at ``now_s``, with ``samples`` as its sample index)."""
+        trigger_point event at ``now_s``, with ``samples`` as its sample index). Nothing once
+        the protocol is complete."""
+        if self.complete:
+            return []
         if self._detector_point != self.point_index and self.live is None:
             self._detector = HoldDetector(self.hold_config(self.point_index))
             self._detector_point = self.point_index
@@ -97,22 +106,43 @@ class HoldTracker:
                                  text=self.label(self._hold_point)))
             else:
                 out += self._ended(ev.hold, now_s, samples)
-        self.live = self._detector.current
+                if self.complete:
+                    break
+        self.live = None if self.complete else self._detector.current
+        return out
+
+    def finish(self, now_s: float, samples: int) -> list[Event | HoldRow]:
+        """The recording ends: the hold still pressed ends too, as an incomplete row
+        (``HoldDetector.finish``) that is never counted as a repetition."""
+        self.live = None
+        if self.complete:
+            return []
+        out: list[Event | HoldRow] = []
+        for ev in self._detector.finish():
+            if ev.kind == "end":
+                out += self._ended(ev.hold, now_s, samples)
         return out
 
     def _ended(self, hold: Hold, now_s: float, samples: int) -> list[Event | HoldRow]:
         point = self._hold_point
         rep = self._repetitions.get(point, 0) + 1
-        self._repetitions[point] = rep
-        self.holds.append(PointHold(point, hold))
+        if hold.complete:  # a hold the recording's end cut off is not counted
+            self._repetitions[point] = rep
+            self.holds.append(PointHold(point, hold))
         low, high = self.band_n(point)
         out: list[Event | HoldRow] = [
             Event(hold.end_s, "hold_end", value=hold.duration_s, text=self.label(point)),
             HoldRow(trigger_point=self.label(point), repetition=rep, start=hold.start_s,
                     end=hold.end_s, duration=hold.duration_s, peak_n=hold.peak_n,
                     mean_n=hold.mean_n, time_in_band=hold.time_in_band_s, target_low_n=low,
-                    target_high_n=high, blind=self.blind)]
-        if (self.auto_advance and self.protocol is not None and point == self.point_index
-                and rep >= self.protocol.points[point].dose.repetitions):
+                    target_high_n=high, blind=self.blind, complete=hold.complete)]
+        if (not hold.complete or self.protocol is None or point != self.point_index
+                or rep < self.protocol.points[point].dose.repetitions):
+            return out
+        if point == len(self.protocol.points) - 1:
+            self.complete = True
+            self._detector_point = -1  # a fresh detector if the trainee works a point again
+            out.append(Event(hold.end_s, "protocol_complete", text=self.protocol.name))
+        elif self.auto_advance:
             out += self.move_to(point + 1, now_s, samples)
         return out

@@ -49,7 +49,7 @@ from recorder.sinks import ClockPair, FileSink
 from recorder.source import NoAnswer, RateRefused, make_source
 from recorder.timeline import Timeline
 from recorder.watch import LiveWarnings, TareGuard, full_scale_n
-from schemas.calibration import Calibration
+from schemas.calibration import Calibration, coverage_warnings
 from schemas.events import Event, LinkStats
 from schemas.hdf5 import RecordingFileError
 from schemas.session_protocol import SessionProtocol
@@ -77,6 +77,7 @@ class SessionOptions:
     use_saved_calibration: bool = True
     lsl: bool = False  # also publish the force as a Lab Streaming Layer outlet
     auto_advance: bool = True  # next trigger point once a point's repetitions are done
+    until_complete: bool = False  # set ``stopped`` once the protocol is complete
     ring_seconds: float = 120.0  # the screen's history, capped at ring.MAX_SAMPLES samples
     queue_limit: int = 4_000_000  # samples waiting for the writer before blocks are dropped
     handshake_s: float = 3.0
@@ -86,6 +87,7 @@ class SessionOptions:
     # (with --lsl, and for a polled gauge, the link always reads as bytes arrive)
     read_batch_s: float = BATCH_S
     flow: str = "none"  # serial flow control: none, rtscts or xonxoff
+    sensor_id: str = ""  # a gauge's or sketch's name (--sensor-id): its calibration, /device
 
 
 @dataclass
@@ -108,7 +110,8 @@ class SessionStatus:
 
 class RecordingSession:
     """Records one serial sensor into one file. ``start`` then ``stop`` (or let
-    ``stopped`` be set by a failure and call ``stop`` to finalise)."""
+    ``stopped`` be set by a failure, or by the protocol's end with ``until_complete``, and
+    call ``stop`` to finalise)."""
 
     def __init__(self, options: SessionOptions) -> None:
         self.options = options
@@ -179,9 +182,11 @@ class RecordingSession:
         info = self.device_info = self.source.info
         if info is not None:
             self._timeline.nominal_rate_hz = info.nominal_rate_hz
-            self.calibration, self.warnings = choose_calibration(
-                info, self._link.usb_identity, self.options.calibration,
-                self.options.use_saved_calibration)
+        self.calibration, self.warnings = choose_calibration(
+            info, self._link.usb_identity, self.options.calibration,
+            self.options.use_saved_calibration, self.options.sensor_id)
+        if self.calibration is not None and self.protocol is not None:
+            self.warnings += coverage_warnings(self.calibration, self.protocol)
         self._force = ForceStage(starting_tare(info, zero, self.calibration))
 
     def _open_file(self) -> None:
@@ -191,6 +196,8 @@ class RecordingSession:
         self.ring = RingBuffer.for_rate(self.options.ring_seconds, rate)
         device = {**self.source.device_attrs(), "port": self.options.port,
                   "usb_identity": self._link.usb_identity}
+        if self.options.sensor_id:
+            device["device_id"] = self.options.sensor_id
         self._writer = RecordingWriter(
             self.options.out, session=self.options.metadata, device=device,
             calibration=self._force.tare.attrs(), session_start=session_start,
@@ -217,6 +224,9 @@ class RecordingSession:
         with self._commands.lock:  # the reader thread has ended; nothing else holds it long
             for pair_host, tick_us in self._timeline.finish():
                 self._sink.put(ClockPair(pair_host, tick_us))
+            for item in self._holds.finish(self._now(), self._sink.rows):
+                if isinstance(item, Event) or not self._sink.paused:
+                    self._sink.put(item)  # the hold the end cut off: an incomplete row
         self._sink.put(Event(self._now(), "record_stop"))
         self._sink.put(self._link_stats())
         self._sink.close()
@@ -282,6 +292,11 @@ class RecordingSession:
         return self._holds.point_index
 
     @property
+    def protocol_complete(self) -> bool:
+        """The last trigger point has all its repetitions: holds are no longer counted."""
+        return self._holds.complete
+
+    @property
     def blind(self) -> bool:
         return self._holds.blind
 
@@ -312,21 +327,21 @@ class RecordingSession:
     def add_event(self, kind: str, value: float = math.nan, text: str = "") -> None:
         """Record an event now (from any thread): markers, pain ratings, trigger points."""
         self._sink.put(Event(self._now(), kind, value=value, text=text,
-                             sample_index=self._timeline.samples))
+                             sample_index=self._sink.rows))
 
     def set_point(self, index: int) -> None:
         """Move to another trigger point (recorded as an event)."""
-        now, sample = self._now(), self._timeline.samples
+        now, sample = self._now(), self._sink.rows
         self._commands.submit(lambda: self._holds.move_to(index, now, sample))
 
     def set_blind(self, blind: bool) -> None:
         """Blind trial: the window hides feedback; recording goes on, marked by events."""
-        now, sample = self._now(), self._timeline.samples
+        now, sample = self._now(), self._sink.rows
         self._commands.submit(lambda: self._holds.set_blind(blind, now, sample))
 
     def set_recording(self, on: bool) -> None:
         """Pause or resume writing samples to the file (the live view keeps running)."""
-        now, sample = self._now(), self._timeline.samples
+        now, sample = self._now(), self._sink.rows
         self._commands.submit(lambda: self._sink.set_paused(not on, now, sample))
 
     def tare(self) -> str:
@@ -359,7 +374,7 @@ class RecordingSession:
             if self._link is not None:
                 self.source.tare(self._link)
         elif self._force is not None:
-            now, sample = self._now(), self._timeline.samples
+            now, sample = self._now(), self._sink.rows
             self._commands.submit(lambda: self._force.tare_here(now, sample))
 
     # ---- link listener (reader thread) ----------------------------------------------------
@@ -383,3 +398,5 @@ class RecordingSession:
             self._commands.apply()
             self._pipeline.process(readings, host_time)
         self._commands.run()
+        if self.options.until_complete and self._holds.complete:
+            self.stopped.set()

@@ -35,6 +35,7 @@ HOLD_DTYPE = np.dtype(
         ("target_low_n", "<f8"),
         ("target_high_n", "<f8"),
         ("blind", "u1"),
+        ("complete", "u1"),
     ]
 )
 CLOCK_PAIR_DTYPE = np.dtype([("host_time", "<f8"), ("device_tick_us", "<i8")])
@@ -166,7 +167,12 @@ class LinkStats:
 
 @dataclass
 class Hold:
-    """One static-compression hold on a trigger point (times in session seconds, forces in N)."""
+    """One static-compression hold on a trigger point (times in session seconds, forces in N).
+
+    ``complete`` is False for a hold the end of the recording cut off (still pressed at the
+    last sample, ``analysis.holds.HoldDetector.finish``): it is kept, but never counted as
+    done nor judged against the dose.
+    """
 
     trigger_point: str
     repetition: int
@@ -179,13 +185,15 @@ class Hold:
     target_low_n: float
     target_high_n: float
     blind: bool
+    complete: bool = True
 
     def to_row(self) -> tuple:
         """The hold as a row of HOLD_DTYPE; the trigger point name is cut to 48 bytes."""
         limit = HOLD_DTYPE["trigger_point"].itemsize
         values = [getattr(self, name) for name in HOLD_DTYPE.names]
         values[0] = utf8_truncate(self.trigger_point, limit)
-        values[-1] = int(bool(self.blind))
+        for flag in ("blind", "complete"):
+            values[HOLD_DTYPE.names.index(flag)] = int(bool(getattr(self, flag)))
         return tuple(values)
 
     @classmethod
@@ -194,6 +202,7 @@ class Hold:
         values = {name: row[name].item() for name in HOLD_DTYPE.names}
         values["trigger_point"] = row["trigger_point"].decode("utf-8", "replace")
         values["blind"] = bool(row["blind"])
+        values["complete"] = bool(row["complete"])
         return cls(**values)
 
 
@@ -210,7 +219,7 @@ class Summary:
     garbage_bytes: int
     reconnects: int
     writer_lost: int
-    holds: int
+    holds: int  # /holds rows that are complete (a hold cut off at the end is not counted)
     session_end: str
 
     @classmethod

@@ -16,7 +16,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from schemas.events import SAMPLE_KEYS, TABLES, Event, LinkStats, Summary, written_length
+from schemas.events import (
+    HOLD_DTYPE,
+    SAMPLE_KEYS,
+    TABLES,
+    Event,
+    LinkStats,
+    Summary,
+    written_length,
+)
 from schemas.hdf5 import open_hdf5, reading
 from schemas.validate import check_identity, check_layout, is_finalised, per_sample_paths
 
@@ -43,7 +51,7 @@ class Recording:
     host_time: np.ndarray  # when the host read the sample (bursty; for clock fitting)
     flags: np.ndarray
     events: list[Event]
-    holds: np.ndarray  # structured, schemas.events.HOLD_DTYPE
+    holds: np.ndarray  # structured, schemas.events.HOLD_DTYPE (older files: complete = 1)
     clock_pairs: np.ndarray  # structured, CLOCK_PAIR_DTYPE
     link_stats: np.ndarray  # structured, LINK_STATS_DTYPE
 
@@ -88,7 +96,7 @@ class Recording:
             last_time=float(self.timestamps[-1]) if len(self.timestamps) else math.nan,
             gap_events=sum(1 for e in self.events if e.kind == "gap"),
             last_stats=stats,
-            holds=len(self.holds),
+            holds=int(np.count_nonzero(self.holds["complete"] == 1)),
             session_end=end,
         )
 
@@ -104,7 +112,7 @@ def open_recording(path: str | Path) -> Recording:
         version = check_identity(f, p)
         with reading(p, "/"):
             finalised = is_finalised(f)
-        check_layout(f, p, finalised=finalised)
+        check_layout(f, p, finalised=finalised, version=version)
         return _load(f, p, version, finalised)
 
 
@@ -145,10 +153,22 @@ def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
         host_time=samples["host_time"],
         flags=samples["flags"],
         events=[Event.from_row(row) for row in tables["/events"]],
-        holds=tables["/holds"],
+        holds=_holds_with_complete(tables["/holds"]),
         clock_pairs=tables["/acquisition/clock_pairs"],
         link_stats=tables["/acquisition/link_stats"],
     )
+
+
+def _holds_with_complete(rows: np.ndarray) -> np.ndarray:
+    """/holds rows as HOLD_DTYPE. A file before schema 1.3.0 has no ``complete`` column: its
+    rows are all whole (the recorder then wrote no row for a hold cut off at the end)."""
+    if rows.dtype == HOLD_DTYPE:
+        return rows
+    out = np.zeros(len(rows), HOLD_DTYPE)
+    for name in rows.dtype.names:
+        out[name] = rows[name]
+    out["complete"] = 1
+    return out
 
 
 def _attr_text(value: Any) -> str:

@@ -31,15 +31,16 @@ A mistake in a file is reported as ``ProtocolError`` with a one-line message
 ``FILE:LINE: what is wrong``, pointing at the offending key or table, so that a person can fix
 it in an editor without reading a traceback.
 
+Every key, its unit, its default and its plausible range are documented in
+schemas/PROTOCOL.md; the ranges are checked by ``schemas.protocol_limits``.
+
 Presets ship inside the package (``schemas/protocols/*.toml``): ``list_presets()``,
 ``load_preset(id)``; ``resolve_protocol(text)`` takes a preset id or a file path.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -49,6 +50,8 @@ from typing import Any
 
 import tomli_w
 
+from schemas.protocol_errors import KeyLines, ProtocolError, show, suggest, syntax_error
+from schemas.protocol_limits import area_problem, dose_problem
 from schemas.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
 
 __all__ = [
@@ -75,19 +78,6 @@ _SIDE_ALIASES = {"left": "left", "l": "left", "right": "right", "r": "right", ""
 _TOP_KEYS = ("name", "description", "kind", "unit", "contact_area_cm2", "dose", "point")
 _POINT_KEYS = ("name", "muscle", "side", "note")
 _PRESET_DIR = "protocols"
-
-
-class ProtocolError(Exception):
-    """A protocol that cannot be used. ``str()`` is one line, ``FILE:LINE: what is wrong``
-    (``FILE: what is wrong`` when no line applies), ready to show to the person editing it.
-    ``file``, ``line`` (1-based or None) and ``message`` are kept for programs."""
-
-    def __init__(self, file: str, line: int | None, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.message = " ".join(message.split())
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -132,6 +122,12 @@ class Dose:
         high = math.inf if self.ramp_max is None else self.ramp_max
         return (float(to_newtons(low, self.unit, area_cm2)),
                 float(to_newtons(high, self.unit, area_cm2)))
+
+    @property
+    def is_threshold_ramp(self) -> bool:
+        """A ramp to the subject's button (pressure-pain threshold): a coached ramp and no
+        hold to make (``max_hold_s`` 0), so no band to keep and no hold clock."""
+        return self.max_hold_s <= 0 and (self.ramp_min, self.ramp_max) != (None, None)
 
 
 _DOSE_KEYS = tuple(f.name for f in fields(Dose) if f.name != "unit")
@@ -205,7 +201,8 @@ class SessionProtocol:
             document["contact_area_cm2"] = self.contact_area_cm2
         document["dose"] = {k: v for k, v in defaults.items() if v is not None}
         document["point"] = [_point_table(point, defaults) for point in self.points]
-        header = f"# Session protocol for palpation-recorder. Units: {self.unit}.\n"
+        header = (f"# Session protocol for palpation-recorder. Units: {self.unit}. Every key, "
+                  "its unit and default: schemas/PROTOCOL.md\n")
         return header + tomli_w.dumps(document)
 
 
@@ -254,90 +251,14 @@ def _parse(text: str, label: str, source_path: str | None) -> SessionProtocol:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _syntax_error(exc, text, label) from None
-    return _Builder(data, _KeyLines(text), label).build(source_path)
-
-
-_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-
-
-def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, label: str) -> ProtocolError:
-    """tomllib says "Msg (at line L, column C)"; make it "FILE:L: TOML syntax error: msg"."""
-    message = str(exc)
-    line: int | None = None
-    found = _TOML_AT.search(message)
-    if found:
-        line, column = int(found.group(1)), int(found.group(2))
-        message = f"{message[:found.start()]} (column {column})"
-    elif message.endswith("(at end of document)"):
-        line = max(1, len(text.splitlines()))
-        message = message.removesuffix("(at end of document)").strip() + " (at end of file)"
-    message = message[:1].lower() + message[1:]
-    return ProtocolError(label, line, f"TOML syntax error: {message}")
-
-
-class _KeyLines:
-    """Line numbers of keys and tables, for errors found after parsing.
-
-    Tables are addressed as tuples: ``()`` top level, ``("dose",)``, ``("point", 3)`` for the
-    third ``[[point]]`` (1-based, as people count). A key's line is the first line after which
-    the text so far, parsed by ``tomllib`` itself, holds that key: neither tomllib nor any
-    well-kept TOML library reports positions (tomlkit keeps the formatting, not line numbers),
-    and asking the real parser keeps every TOML rule (quoted and dotted keys, multi-line
-    strings) in one place. A cut inside a value never parses, so a value written over several
-    lines is placed on its last line. Run on errors only: a few hundred lines take well under
-    a second."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def line(self, table: tuple, key: str | None = None) -> int:
-        """The line of ``key`` in ``table`` (a value or a sub-table), else of the table's
-        header, else of the nearest enclosing table's, else 1."""
-        path = (*table, key) if key is not None else table
-        while path:
-            found = self._first_line_holding(path)
-            if found is not None:
-                return found
-            path = path[:-1]
-        return 1
-
-    def _first_line_holding(self, path: tuple) -> int | None:
-        prefix = ""
-        for number, line in enumerate(self.text.split("\n"), start=1):
-            prefix += line + "\n"
-            try:
-                data = tomllib.loads(prefix)
-            except tomllib.TOMLDecodeError:
-                continue
-            if _holds(data, path):
-                return number
-        return None
-
-
-def _holds(data: Any, path: tuple) -> bool:
-    """Whether ``path`` (keys, and 1-based indices into arrays of tables) exists in ``data``."""
-    for part in path:
-        if isinstance(part, int):
-            if not isinstance(data, list) or len(data) < part:
-                return False
-            data = data[part - 1]
-        elif isinstance(data, dict) and part in data:
-            data = data[part]
-        else:
-            return False
-    return True
-
-
-def _suggest(key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+        raise syntax_error(exc, text, label) from None
+    return _Builder(data, KeyLines(text), label).build(source_path)
 
 
 class _Builder:
     """Checks the parsed TOML and builds the protocol; every failure names its line."""
 
-    def __init__(self, data: dict[str, Any], lines: _KeyLines, label: str) -> None:
+    def __init__(self, data: dict[str, Any], lines: KeyLines, label: str) -> None:
         self.data, self.lines, self.label = data, lines, label
 
     def fail(self, table: tuple, key: str | None, message: str) -> ProtocolError:
@@ -358,12 +279,12 @@ class _Builder:
             return default
         value = values[key]
         if not isinstance(value, str):
-            raise self.fail(table, key, f"{key} must be text in quotes, not {_show(value)}")
+            raise self.fail(table, key, f"{key} must be text in quotes, not {show(value)}")
         return value.strip()
 
     def number(self, table: tuple, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(table, key, f"{key} must be a number, not {_show(value)}")
+            raise self.fail(table, key, f"{key} must be a number, not {show(value)}")
         if not math.isfinite(value):
             raise self.fail(table, key, f"{key} must be a finite number, not {value}")
         if value < 0:
@@ -374,14 +295,14 @@ class _Builder:
         for key in values:
             if key not in known:
                 raise self.fail(table, key, f"unknown key {key!r} {self.where(table)}"
-                                f"{_suggest(key, known)}")
+                                f"{suggest(key, known)}")
 
     # -- the protocol ----------------------------------------------------------------------
     def build(self, source_path: str | None) -> SessionProtocol:
         data, top = self.data, ()
         for key in data:
             if key not in _TOP_KEYS:
-                hint = _suggest(key, _TOP_KEYS)
+                hint = suggest(key, _TOP_KEYS)
                 if key in _DOSE_KEYS:
                     hint = " (dose keys go under [dose] or inside a [[point]])"
                 value = data[key]
@@ -396,13 +317,15 @@ class _Builder:
         kind = self.string(top, data, "kind")
         if kind not in KINDS:
             raise self.fail(top, "kind", f"unknown kind {kind!r} (use one of "
-                            f"{', '.join(KINDS)}){_suggest(kind, KINDS)}")
+                            f"{', '.join(KINDS)}){suggest(kind, KINDS)}")
         unit = self.unit(self.string(top, data, "unit"))
         area: float | None = None
         if "contact_area_cm2" in data:
             area = self.number(top, "contact_area_cm2", data["contact_area_cm2"])
             if area == 0:
                 raise self.fail(top, "contact_area_cm2", "contact_area_cm2 must be above 0")
+            if problem := area_problem(area):
+                raise self.fail(top, "contact_area_cm2", problem)
         if area is None and is_pressure(unit):
             raise self.fail(top, "unit", f"unit {unit} is a pressure: set contact_area_cm2 "
                             "(e.g. 1.0 for a 1 cm² algometer tip, about 2 for a thumb)")
@@ -420,7 +343,8 @@ class _Builder:
             raise self.fail(top, "point", "point must be written as [[point]] tables")
         if not raw_points:
             raise self.fail(top, "point", "no trigger points: add at least one [[point]] table")
-        points = tuple(self.point(i, raw, unit, defaults) for i, raw in enumerate(raw_points, 1))
+        points = tuple(self.point(i, raw, unit, area, defaults)
+                       for i, raw in enumerate(raw_points, 1))
         return SessionProtocol(name, description, unit, area, kind, points, source_path)
 
     def unit(self, text: str) -> str:
@@ -433,7 +357,8 @@ class _Builder:
                             f"{', '.join(DISPLAY_UNITS)})")
         return unit
 
-    def point(self, index: int, raw: dict, unit: str, defaults: dict) -> TriggerPoint:
+    def point(self, index: int, raw: dict, unit: str, area: float | None,
+              defaults: dict) -> TriggerPoint:
         table = ("point", index)
         self.check_keys(table, raw, _POINT_KEYS + _DOSE_KEYS)
         muscle = self.string(table, raw, "muscle", "")
@@ -447,10 +372,13 @@ class _Builder:
                             "(use \"left\", \"right\" or \"\" for none)")
         note = self.string(table, raw, "note", "")
         merged = {**defaults, **{k: (v, table) for k, v in raw.items() if k in _DOSE_KEYS}}
-        return TriggerPoint(name, muscle, side, note, self.dose(index, name, unit, merged))
+        return TriggerPoint(name, muscle, side, note,
+                            self.dose(index, name, unit, area, merged))
 
-    def dose(self, index: int, name: str, unit: str, merged: dict) -> Dose:
-        """``merged`` maps each dose key given to (value, table it was written in)."""
+    def dose(self, index: int, name: str, unit: str, area: float | None,
+             merged: dict) -> Dose:
+        """``merged`` maps each dose key given to (value, table it was written in); values
+        are checked for type, order and plausible range (``schemas.protocol_limits``)."""
         where = f"[[point]] {index} ({name})"
         values: dict[str, Any] = {}
         for key in _DOSE_KEYS:
@@ -464,11 +392,11 @@ class _Builder:
             if key == "stop_on_button":
                 if not isinstance(value, bool):
                     raise self.fail(table, key, f"{key} must be true or false, not "
-                                    f"{_show(value)}")
+                                    f"{show(value)}")
             elif key == "repetitions":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise self.fail(table, key, "repetitions must be a whole number of at "
-                                    f"least 1, not {_show(value)}")
+                                    f"least 1, not {show(value)}")
             else:
                 value = self.number(table, key, value)
             values[key] = value
@@ -489,15 +417,10 @@ class _Builder:
         if values["target_high"] == 0:
             raise self.fail(merged["target_high"][1], "target_high",
                             f"{where}: target_high must be above 0")
+        if problem := dose_problem(values, unit, area):
+            key, message = problem
+            raise self.fail(merged[key][1], key, f"{where}: {message}")
         return Dose(unit=unit, **values)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value) if not isinstance(value, bool) else str(value).lower()
 
 
 # ---------------------------------------------------------------------------------- presets

@@ -81,17 +81,33 @@ def check_identity(f: h5py.File, path: str | Path) -> str:
     return version
 
 
-def check_layout(f: h5py.File, path: str | Path, *, finalised: bool) -> None:
+def check_layout(f: h5py.File, path: str | Path, *, finalised: bool,
+                 version: str | None = None) -> None:
     """Every group, dataset and attribute of the schema, with the right types.
 
-    Attributes marked presence "finalised" are required only when `finalised` is true.
+    Attributes marked presence "finalised" are required only when `finalised` is true. A
+    compound field marked "since" a version newer than `version` (the file's schema_version,
+    as ``check_identity`` returns it; default: this schema's) is not expected: older files
+    keep their narrower rows.
     """
+    version = version or load_schema()["schema_version"]
     for spec in load_schema()["objects"]:
         with reading(path, spec["path"]):
-            _check_object(f, path, spec, finalised)
+            _check_object(f, path, spec, finalised, version)
 
 
-def _check_object(f: h5py.File, path: str | Path, spec: dict[str, Any], finalised: bool) -> None:
+def _compound_fields(spec: dict[str, Any], version: str) -> list[dict[str, Any]]:
+    """The fields a compound dataset has in a file of schema `version`."""
+    return [fld for fld in spec["fields"]
+            if _version_key(fld.get("since", "0.0.0")) <= _version_key(version)]
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _check_object(f: h5py.File, path: str | Path, spec: dict[str, Any], finalised: bool,
+                  version: str) -> None:
     where = spec["path"]
     obj = f.get(where)
     wanted = h5py.Group if spec["kind"] == "group" else h5py.Dataset
@@ -99,7 +115,7 @@ def _check_object(f: h5py.File, path: str | Path, spec: dict[str, Any], finalise
         state = "missing" if obj is None else f"not a {spec['kind']}"
         raise RecordingFileError(f"{path}: {where}: {spec['kind']} {state}")
     if spec["kind"] == "dataset":
-        _check_dataset(obj, spec, f"{path}: {where}")
+        _check_dataset(obj, spec, f"{path}: {where}", version)
     for attr in spec["attrs"]:
         presence = attr.get("presence", "always")
         required = presence == "always" or (presence == "finalised" and finalised)
@@ -125,14 +141,14 @@ def validate(path: str | Path, *, deep: bool = False) -> None:
     """Raise RecordingFileError unless `path` is a complete, finalised recording of schema v1;
     ``deep`` also re-derives the force from the raw counts (``schemas.agreement``)."""
     with open_hdf5(path) as f:
-        check_identity(f, path)
+        version = check_identity(f, path)
         with reading(path, "/"):
             finalised = is_finalised(f)
         if not finalised:
             raise RecordingFileError(
                 f"{path}: recording not finalised (interrupted?); run `palpation recover {path}`"
             )
-        check_layout(f, path, finalised=True)
+        check_layout(f, path, finalised=True, version=version)
         with reading(path, "per-sample datasets"):
             check_lengths(f, path)
         check_data(f, path)
@@ -177,11 +193,12 @@ def _dtype_name(dtype: np.dtype) -> str:
     return f"S{dtype.itemsize}" if dtype.kind == "S" else dtype.name
 
 
-def _check_dataset(ds: h5py.Dataset, spec: dict[str, Any], where: str) -> None:
+def _check_dataset(ds: h5py.Dataset, spec: dict[str, Any], where: str, version: str) -> None:
     if ds.ndim != spec["rank"]:
         raise RecordingFileError(f"{where}: rank {ds.ndim}, expected {spec['rank']}")
     if spec["dtype"] == "compound":
-        expected = np.dtype([(fld["name"], fld["dtype"]) for fld in spec["fields"]])
+        expected = np.dtype([(fld["name"], fld["dtype"])
+                             for fld in _compound_fields(spec, version)])
     else:
         expected = np.dtype(spec["dtype"])
     if ds.dtype != expected:

@@ -10,8 +10,10 @@ import pytest
 from analysis.holds import HoldDetector, LiveHold, config_for_band
 from recorder.coach import (
     MESSAGES,
+    RAMP_MESSAGES,
     Cue,
     coach,
+    coach_ramp,
     ramp_cue,
     ramp_slope,
 )
@@ -142,3 +144,29 @@ def test_ramp_cue() -> None:
     assert ramp_cue(math.nan, 4.0, 6.0) is None
     with pytest.raises(ValueError):
         ramp_cue(5.0, 6.0, 4.0)
+
+
+CORRIDOR = (4.0, 6.0)  # the ppt-ramp preset's 40-60 kPa/s on 1 cm², in N/s
+
+
+@pytest.mark.parametrize(("slope", "cue", "message", "pace"), [
+    (math.nan, Cue.IDLE, "RAMP", None),
+    (3.0, Cue.BELOW, "FASTER", "too slow"),
+    (5.0, Cue.IN_BAND, "STEADY", "on pace"),
+    (7.5, Cue.ABOVE, "SLOWER", "too fast"),
+])
+def test_a_threshold_ramp_is_coached_by_its_pace(slope, cue, message, pace) -> None:
+    state = coach_ramp(True, False, 20.0, slope, CORRIDOR, 100.0)
+    assert (state.cue, state.message, state.pace) == (cue, message, pace)
+
+
+def test_ramp_cue_precedence_rest_button_cutoff() -> None:
+    """At rest nothing is coached (no "too slow" at rest); the button ends the ramp whatever
+    the pace; the cut-off lifts the probe without a threshold."""
+    rest = coach_ramp(False, False, 0.0, 0.0, CORRIDOR, 100.0)
+    assert (rest.cue, rest.message, rest.pace) == (Cue.IDLE, "READY", None)
+    pressed = coach_ramp(True, True, 120.0, 9.0, CORRIDOR, 100.0)
+    assert (pressed.cue, pressed.message, pressed.pace) == (Cue.COMPLETE, "THRESHOLD — LIFT", None)
+    cut = coach_ramp(True, False, 100.0, 5.0, CORRIDOR, 100.0)
+    assert (cut.cue, cut.message, cut.pace) == (Cue.ABOVE, "CUT-OFF — LIFT", None)
+    assert all(len(m) <= 24 and m == m.upper() for _, m in RAMP_MESSAGES.values())

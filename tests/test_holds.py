@@ -121,6 +121,24 @@ def test_config_rejects_nonsense(kwargs: dict) -> None:
 
 
 @pytest.mark.parametrize("profile", ["expert", "novice"])
+def test_a_hold_cut_off_by_the_end_is_incomplete_a_released_one_is_not(profile: str) -> None:
+    s = stream(profile, 1)
+    g = s.truth[4]
+    # the data ends mid-plateau: the fifth hold is still pressed, so it is incomplete
+    cut = s.t <= 0.5 * (g.plateau_start_s + g.release_s)
+    holds = segment_holds(s.t[cut], s.force_n[cut], s.config)
+    assert [h.complete for h in holds] == [True] * 4 + [False]
+    assert holds[-1].start_s == pytest.approx(g.start_s, abs=TOL_S)
+    assert holds[-1].end_s == s.t[cut][-1]
+    # the data ends 0.1 s after the release crossed the threshold (inside the 0.3 s merge gap,
+    # so no re-press could have been ruled out yet): released, so complete, ending there
+    cut = s.t <= g.end_s + 0.1
+    holds = segment_holds(s.t[cut], s.force_n[cut], s.config)
+    assert [h.complete for h in holds] == [True] * 5
+    assert holds[-1].end_s == pytest.approx(g.end_s, abs=TOL_S)
+
+
+@pytest.mark.parametrize("profile", ["expert", "novice"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_holds_match_simulated_truth(profile: str, seed: int) -> None:
     s = stream(profile, seed)
@@ -351,7 +369,8 @@ def test_finish_closes_an_open_hold_at_the_last_sample() -> None:
     assert [e.kind for e in events] == ["start"]
     assert det.current is not None and det.current.confirmed
     (end,) = det.finish()
-    assert end.kind == "end" and end.hold.end_s == t[-1] and end.hold.complete
+    assert end.kind == "end" and end.hold.end_s == t[-1]
+    assert not end.hold.complete  # still pressed at the last sample: cut off, not done
     assert det.current is None and det.holds_found == 1
     # a fresh stream afterwards: nothing is interpolated across the two
     det.feed(t + 10.0, f)

@@ -9,22 +9,29 @@ ramp slope, the early-release flag, the errors and the no-plateau case.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from analysis.curves import (
+    dtw_distance,
+    dtw_per_second,
+    median_abs_difference,
+    reference_curve,
+    resample_curve,
+)
+from analysis.definitions import METRICS, hold_flags
 from analysis.holds import config_for_band, segment_holds
 from analysis.metrics import (
     HoldMetrics,
     consistency,
-    dtw_distance,
     hold_metrics,
-    median_abs_difference,
     recording_metrics,
-    resample_curve,
     variable_error,
 )
 from firmware_bridge.sim.therapist import HoldTruth
@@ -199,9 +206,12 @@ def test_events_pain_and_button_inside_the_hold_only() -> None:
 def row(tp: str, plateau: float, duration: float, blind: bool = False,
         met: bool = True) -> HoldMetrics:
     nan = math.nan
-    return HoldMetrics(tp, 1, blind, 0.0, duration, duration, 0.0, 0.0, nan, nan, nan, nan,
-                       plateau, plateau, nan, nan, nan, False, met, 0.0, nan, 0, 40.0,
-                       abs(plateau - 40.0), plateau - 40.0, nan)
+    values = dict.fromkeys((f.name for f in dataclasses.fields(HoldMetrics)), nan)
+    values.update(trigger_point=tp, repetition=1, blind=blind, duration_s=duration,
+                  plateau_mean_n=plateau, early_release=False, too_long=False, dose_met=met,
+                  button_presses=0, target_n=40.0, abs_error_n=abs(plateau - 40.0),
+                  constant_error_n=plateau - 40.0)
+    return HoldMetrics(**values)
 
 
 def test_consistency_cv_on_hand_made_rows() -> None:
@@ -280,10 +290,13 @@ side = "right"
 """
 
 
-def write_recording(path: Path, s: Stream, with_rows: bool) -> None:
+def write_recording(path: Path, s: Stream, with_rows: bool, protocol: str = PROTOCOL,
+                    session: dict | None = None) -> None:
+    """The stream as a recording file: its holds at two points, the first three blind, a
+    pain rating in each of the first six (and their /holds rows with ``with_rows``)."""
     n = s.t.size
-    w = RecordingWriter(path, session={"protocol_toml": PROTOCOL}, device={}, calibration={},
-                        software_version="test")
+    w = RecordingWriter(path, session={"protocol_toml": protocol, **(session or {})},
+                        device={}, calibration={}, software_version="test")
     w.append_samples(data=s.force_n, timestamps=s.t, raw_counts=np.zeros(n, np.int64),
                      device_tick_us=(s.t * 1e6).astype(np.int64),
                      sequence=np.arange(n) % 65536, host_time=s.t,
@@ -324,3 +337,80 @@ def test_recording_metrics_from_a_file(tmp_path: Path, with_rows: bool) -> None:
     table = consistency(out)
     assert {(r.trigger_point, r.blind) for r in table} == {("upper trapezius L", True),
                                                           ("upper trapezius R", False)}
+
+
+# ---------------------------------------------------------------- flags and definitions
+def test_a_hold_past_the_maximum_is_too_long_and_flagged_only_for_that() -> None:
+    dose = newtons(25.0, 35.0, 8.0, 20.0)
+    t, f = synthetic([(0, 0), (1, 0), (3, 30), (24, 30), (25, 0), (26, 0)])
+    m = hold_metrics(t, f, one_hold(t, f, dose), dose)
+    assert m.duration_s == pytest.approx(23.85, abs=0.01)  # 1.5 N (5 % of 30) to 1.5 N
+    assert m.too_long and not m.early_release and not m.dose_met
+    assert (m.band_low_n, m.band_high_n, m.min_hold_s, m.max_hold_s) == (25.0, 35.0, 8.0, 20.0)
+    assert [fl.name for fl in hold_flags(m)] == ["too long"]
+    # the same hold cut to 12 s raises nothing; a ramp dose (maximum 0) has no maximum
+    t, f = synthetic([(0, 0), (1, 0), (3, 30), (14, 30), (15, 0), (16, 0)])
+    m = hold_metrics(t, f, one_hold(t, f, dose), dose)
+    assert not m.too_long and m.dose_met and hold_flags(m) == []
+    ramp = newtons(25.0, 35.0, 0.0, 0.0)
+    assert not hold_metrics(t, f, one_hold(t, f, ramp), ramp).too_long
+
+
+def test_overshoot_is_judged_against_the_band_top() -> None:
+    dose = newtons(25.0, 35.0, 8.0, 20.0)
+    for peak, flagged in ((42.0, True), (39.0, False)):
+        t, f = synthetic([(0, 0), (1, 0), (3, peak), (4, 32), (14, 32), (15, 0), (16, 0)])
+        m = hold_metrics(t, f, one_hold(t, f, dose), dose)
+        assert m.peak_over_band_pct == pytest.approx((peak - 35.0) / 35.0 * 100, abs=0.05)
+        assert ("overshoot" in [fl.name for fl in hold_flags(m)]) is flagged
+    # too little time in band: a plateau under the band for the whole hold
+    t, f = synthetic([(0, 0), (1, 0), (3, 22), (14, 22), (15, 0), (16, 0)])
+    m = hold_metrics(t, f, one_hold(t, f, dose), dose)
+    assert [fl.name for fl in hold_flags(m)] == ["too little time in band"]
+
+
+def test_every_column_of_the_table_document_has_its_one_definition() -> None:
+    doc = (Path(__file__).parents[1] / "analysis" / "TABLE.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]* \| (.*) \|$", doc, re.M))
+    assert list(METRICS) == [f.name for f in dataclasses.fields(HoldMetrics)]
+    for name, metric in METRICS.items():
+        assert rows[name].replace("\\|", "|") == metric.definition, name
+
+
+# ---------------------------------------------------------------- reference and DTW per second
+def test_dtw_per_second_is_the_force_gap_whatever_the_lengths() -> None:
+    a = (np.arange(0, 10, 0.001), np.full(10_000, 30.0))
+    b = (np.arange(0, 15, 0.001), np.full(15_000, 32.0))
+    assert dtw_per_second(a, b) == pytest.approx(2.0, rel=1e-3)
+    def curve(s: Stream, k: int) -> tuple[np.ndarray, np.ndarray]:
+        i, j = np.searchsorted(s.t, (s.holds[k].start_s, s.holds[k].end_s))
+        return s.t[i:j] - s.holds[k].start_s, s.force_n[i:j]
+
+    expert, other, novice = curve(stream("expert", 0), 0), curve(stream("expert", 1), 0), \
+        curve(stream("novice", 1), 0)
+    assert dtw_per_second(expert, expert) == 0.0
+    assert 0 < dtw_per_second(expert, other) < dtw_per_second(expert, novice) < 5.0
+    # nearly independent of the grid (a finer one lets the warping follow tremor a little)
+    coarse, fine = dtw_per_second(expert, novice, dt=0.05), dtw_per_second(expert, novice,
+                                                                           dt=0.02)
+    assert fine == pytest.approx(coarse, rel=0.2)
+
+
+def test_reference_curve_is_the_mean_of_the_holds_at_a_point() -> None:
+    s = stream("expert", 0)
+    at = [(h, g) for h, g in zip(s.holds, s.truth, strict=True)
+          if g.trigger_point == s.truth[0].trigger_point]
+    assert len(at) == 3
+    curves = []
+    for h, _ in at:
+        i, j = np.searchsorted(s.t, (h.start_s, h.end_s))
+        curves.append((s.t[i:j] - h.start_s, s.force_n[i:j]))
+    t, f = reference_curve(curves)
+    lengths = [g.end_s - g.start_s for _, g in at]
+    assert t[-1] == pytest.approx(np.mean(lengths), abs=0.06)
+    middle = (t > 0.4 * t[-1]) & (t < 0.6 * t[-1])
+    level = np.mean([g.plateau_level_n for _, g in at])
+    assert np.mean(f[middle]) == pytest.approx(level, rel=0.02)
+    # one hold is its own reference
+    one_t, one_f = reference_curve(curves[:1])
+    assert np.allclose(one_f, np.interp(one_t + curves[0][0][0], *curves[0]), atol=1e-3)

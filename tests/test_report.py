@@ -13,12 +13,17 @@ import subprocess
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
+from analysis.curves import dtw_per_second, median_abs_difference, reference_curve
+from analysis.definitions import FLAGS, INCOMPLETE, METRICS, REFERENCE_METRICS
 from analysis.metrics import recording_metrics
-from analysis.report import MAX_PLOT_POINTS, build_report, write_report
+from analysis.report import MAX_PLOT_POINTS, ReportError, build_report, write_report
+from analysis.svg import CHAR_WIDTH_EM
 from schemas.reader import open_recording
-from tests.conftest import ROOT, palpation_cmd
+from tests.conftest import ROOT, palpation_cmd, run_palpation
+from tests.test_metrics import PROTOCOL, stream, write_recording
 
 CHROMIUM = Path("/usr/bin/chromium")
 TRAINEE = 'Zoë <b>&amp; "Q" & co'
@@ -111,33 +116,41 @@ def test_curves_decimated(report):
         assert 2 <= len(pts.split()) <= MAX_PLOT_POINTS
 
 
-def test_tables_say_units_and_flags(report):
+def test_tables_say_units_and_every_flag_is_defined_against_its_reference(report):
     _, _, page = report
-    for col in ("duration (s)", "time in band (s)", "plateau mean (N)", "overshoot (%)",
-                "steadiness (N)", "|error| (N)", "pain (0–10)", "blind",
-                "median |difference| to reference (N)"):
+    for col in ("duration (s)", "time in band (s)", "plateau mean (N)", "peak over band (%)",
+                "steadiness (N)", "absolute error (N)", "pain (0–10)", "feedback off",
+                "DTW per second of hold (N)", "median difference (N)"):
         assert f">{html.escape(col)}</th>" in page, col
-    assert "DTW to reference (N·sample" in page
     assert "force in N" in page and "contact area 2.00 cm²" in page
     assert "NMT static compression" in page
-    assert re.search(r'class="badge b-(over|short|unsteady|band|ok)"', page)
-    assert "too short = released before the minimum hold" in page
+    legend = page.split('id="legend"')[1].split("</section>")[0]
+    for flag in (*FLAGS, INCOMPLETE):
+        assert (f'<span class="badge b-{flag.key}">{html.escape(flag.name)}</span></dt>'
+                f"<dd>{html.escape(flag.definition)}</dd>") in legend
+    assert ">too long</span></dt><dd>held past the dose&#x27;s maximum hold" in legend
+    assert "peak more than 15 % above the band&#x27;s top" in legend
+    # each column and each distance with its one definition, as analysis.definitions says
+    for name in ("plateau_mean_n", "abs_error_n", "peak_over_band_pct"):
+        assert html.escape(METRICS[name].definition) in legend
+    for metric in REFERENCE_METRICS.values():
+        assert html.escape(metric.definition) in legend
+    assert "0 is the same shape" in legend  # how to read DTW
 
 
 def test_flags_follow_the_metrics(recordings):
     rec = open_recording(recordings["novice1"])
     page = build_report([rec])
-    rows = recording_metrics(rec)
-    expect_over = sum(1 for m in rows if m.overshoot_pct > 15)
-    expect_short = sum(1 for m in rows if m.early_release)
-    expect_band = sum(1 for m in rows if m.time_in_band_s < 0.5 * m.duration_s)
-    expect_unsteady = sum(1 for m in rows if m.steadiness_n > 0.05 * m.target_n)
-    assert page.count('class="badge b-over"') == expect_over
-    assert page.count('class="badge b-short"') == expect_short
-    assert page.count('class="badge b-band"') == expect_band
-    assert page.count('class="badge b-unsteady"') == expect_unsteady
+    rows = [m for m in recording_metrics(rec) if m.complete]
+    expect = {"over": sum(m.peak_n > 1.15 * m.band_high_n for m in rows),
+              "short": sum(m.duration_s < m.min_hold_s for m in rows),
+              "long": sum(m.duration_s > m.max_hold_s for m in rows),
+              "band": sum(m.time_in_band_s < m.min_hold_s for m in rows),
+              "unsteady": sum(m.steadiness_n > 0.05 * m.target_n for m in rows)}
+    for key, n in expect.items():
+        assert page.count(f'<span class="badge b-{key}" title=') == n, key
     # without a reference there is no comparison column
-    assert "DTW" not in page and "dashed" not in page.split("<section")[1].split("</p>")[1]
+    assert "DTW" not in page and "Reference (dashed)" not in page
 
 
 def _rows(body: str) -> list[list[str]]:
@@ -155,16 +168,62 @@ def test_reference_comparison(report):
             assert float(cells[-3]) > 0 and float(cells[-2]) > 0  # a trainee is not the expert
 
 
-def test_a_recording_compared_with_itself_is_at_distance_zero_from_its_first_hold(recordings):
-    """The reference is the first hold at each point: compared with its own recording, that
-    hold's DTW and median difference are exactly 0 and every other hold's are not."""
+def test_the_reference_is_the_mean_of_the_instructors_holds(tmp_path):
+    """A simulated novice's recording as its own reference: at each point the reference is
+    the mean of its holds there (``reference_curve``, checked against the simulator's truth
+    in test_metrics), so no hold is at distance 0 from it, as the first was when it alone was
+    the reference, and each distance is the one to that mean."""
+    s = stream("novice", 0)
+    path = tmp_path / "novice.h5"
+    write_recording(path, s, with_rows=True)
+    rec = open_recording(path)
+    sections = _sections(build_report([rec], rec))
+    t, f = np.asarray(rec.timestamps), np.asarray(rec.force)
+    by_point: dict[str, list] = {}
+    for m in recording_metrics(rec):
+        a, b = np.searchsorted(t, (m.start_s, m.end_s))
+        by_point.setdefault(m.trigger_point, []).append((t[a:b] - m.start_s, f[a:b]))
+    assert [len(c) for c in by_point.values()] == [3, 9]
+    for label, curves in by_point.items():
+        mean = reference_curve(curves)
+        rows = _rows(sections[label])
+        assert f"the mean of the instructor's {len(curves)} hold(s)" in sections[label]
+        for cells, curve in zip(rows, curves, strict=True):
+            dtw, mad = float(cells[-3]), float(cells[-2])
+            assert dtw > 0.1 and mad > 0.1
+            assert mad == pytest.approx(median_abs_difference(curve, mean), abs=0.051)
+            assert dtw == pytest.approx(dtw_per_second(curve, mean), abs=0.051)
+
+
+def test_a_point_with_one_hold_is_its_own_reference(recordings):
     rec = open_recording(recordings["novice1"])
     sections = _sections(build_report([rec], rec))
     assert sections
     for body in sections.values():
-        (first, *others) = [(cells[-3], cells[-2]) for cells in _rows(body)]
-        assert first == ("0", "0.0")
-        assert all(float(dtw) > 0 and float(mad) > 0 for dtw, mad in others)
+        for cells in _rows(body):
+            if "incomplete" not in cells[-1]:
+                assert (cells[-3], cells[-2]) == ("0.0", "0.0")
+
+
+def test_holds_past_the_maximum_are_flagged_too_long_against_the_simulated_truth(tmp_path):
+    """The protocol's maximum hold set between the simulated holds' true durations: exactly
+    the holds the simulator made longer carry the "too long" badge, and only they fail the
+    dose for it (the legend defines the badge)."""
+    s = stream("expert", 0)
+    limit = 15.55
+    durations = [g.end_s - g.start_s for g in s.truth]
+    assert min(abs(d - limit) for d in durations) > 0.05  # no truth sits on the limit
+    path = tmp_path / "long.h5"
+    write_recording(path, s, with_rows=True,
+                    protocol=PROTOCOL.replace("max_hold_s = 20.0", f"max_hold_s = {limit}"))
+    page = build_report([open_recording(path)])
+    sections = _sections(page)
+    rows = _rows(sections["upper trapezius L"]) + _rows(sections["upper trapezius R"])
+    flagged = ["b-long" in cells[-1] for cells in rows]
+    assert flagged == [d > limit for d in durations]
+    assert 0 < sum(flagged) < len(flagged)
+    assert "hold window 8–15.55 s" in sections["upper trapezius L"]
+    assert "held past the dose&#x27;s maximum hold" in page
 
 
 def test_table_values_match_the_simulated_truth(tmp_path):
@@ -188,15 +247,61 @@ def test_table_values_match_the_simulated_truth(tmp_path):
         assert float(error) == pytest.approx(abs(g.plateau_level_n - target), abs=0.4)
 
 
-def test_progress_across_sessions(report):
+def test_progress_across_sessions_on_the_band_scale(report, recordings):
     _, _, page = report
     assert "Progress across sessions" in page
     progress = page.split('id="progress"')[1]
     assert html.escape(TRAINEE) in progress
     assert progress.count('<table class="progress">') == len(_sections(page))
-    assert "mean error (N)" in progress and "CV of plateau mean (%)" in progress
-    assert re.search(r'<svg class="plot" data-points="1"', progress)
-    assert "S1" in progress and "S2" in progress
+    assert "mean error (N)" in progress and "CV of plateau means (%)" in progress
+    charts = re.findall(r'<svg class="plot" data-points="1".*?</svg>', progress, re.S)
+    assert charts
+    for svg in charts:
+        width = int(re.search(r'width="(\d+)"', svg).group(1))
+        title = re.search(r'<text class="title"[^>]*font-size="([\d.]+)"[^>]*><title>'
+                          r"[^<]*</title>([^<]*)</text>", svg)
+        size, text = float(title.group(1)), html.unescape(title.group(2))
+        assert "…" not in text and len(text) * CHAR_WIDTH_EM * size <= width - 62, text
+    # the error chart spans twice the band's half-width each way (30-50 N: -20 to 20 N),
+    # whatever the errors were, and shades the band (±10 N)
+    error_chart = next(c for c in charts if "plateau mean − target" in c)
+    ticks = [float(v) for v in re.findall(r'text-anchor="end">(-?[\d.]+)</text>', error_chart)]
+    assert min(ticks) == -20 and max(ticks) == 20
+    assert 'class="band"' in error_chart
+    # sessions are numbered by their start and labelled with their date
+    starts = sorted(open_recording(recordings[n]).session_start for n in ("novice1", "novice2"))
+    for k, start in enumerate(starts):
+        assert f"S{k + 1} ({start:%Y-%m-%d %H:%M})" in progress
+        assert f"S{k + 1}</tspan>" in error_chart and f"{start.day} {start:%b}</tspan>" in \
+            error_chart
+
+
+def test_recordings_made_with_different_protocols_are_judged_each_by_its_own(recordings):
+    """A session recorded under a 60-90 N protocol next to one under 30-50 N: the page says
+    so, each point has one section per dose, and only the holds of the 60-90 N session (at
+    30-50 N, under its band all along) are flagged for too little time in band."""
+    nmt = open_recording(recordings["novice1"])
+    other = open_recording(recordings["novice2"])
+    toml = other.session["protocol_toml"]
+    assert "target_low = 30" in toml and "target_high = 50" in toml
+    other.session = {**other.session, "protocol_toml": toml
+                     .replace('name = "NMT static compression"', 'name = "Heavy"')
+                     .replace("target_low = 30", "target_low = 60")
+                     .replace("target_high = 50", "target_high = 90")}
+    page = build_report([nmt, other])
+    assert "These sessions follow 2 protocols" in page
+    assert "judged by its own file's protocol" in page
+    found = re.findall(r'<section class="point" id="point-\d+" data-label="[^"]*"><h2>([^<]*)'
+                       r"</h2>(.*?)</section>", page, re.S)
+    heavy = [body for title, body in found if title.endswith("— Heavy")]
+    normal = [body for title, body in found if title.endswith("— NMT static compression")]
+    assert heavy and len(heavy) == len(normal)
+    for body in heavy:
+        assert "target band 60.0–90.0 N" in body
+        assert all("b-band" in cells[-1] for cells in _rows(body) if "incomplete" not in cells[-1])
+    for body in normal:
+        assert "target band 30.0–50.0 N" in body
+        assert not any("b-band" in cells[-1] for cells in _rows(body))
 
 
 def test_single_session_has_no_progress(recordings):
@@ -226,21 +331,39 @@ def test_unreadable_files_reported_and_others_render(report, bad_files):
     assert not list(out.parent.glob(".*.tmp"))  # atomic write left nothing behind
 
 
-def test_text_file_and_bad_reference(tmp_path, recordings, bad_files):
+def test_an_unreadable_reference_or_no_readable_recording_is_an_error(tmp_path, recordings,
+                                                                       bad_files):
     out = tmp_path / "r.html"
-    warnings = write_report([bad_files["text"], recordings["novice1"]], out,
-                            reference=bad_files["foreign"])
-    assert len(warnings) == 2 and "reference skipped" in warnings[1]
-    page = out.read_text(encoding="utf-8")
-    assert len(_sections(page)) >= 1 and "DTW" not in page
+    with pytest.raises(ReportError, match=re.escape(str(bad_files["foreign"]))):
+        write_report([recordings["novice1"]], out, reference=bad_files["foreign"])
+    with pytest.raises(ReportError, match=re.escape(str(bad_files["text"]))):
+        write_report([bad_files["text"]], out)
+    assert not out.exists() and not list(tmp_path.iterdir())
 
 
-def test_no_readable_recordings(tmp_path, bad_files):
-    out = tmp_path / "r.html"
-    warnings = write_report([bad_files["text"]], out)
-    assert len(warnings) == 1
-    page = out.read_text(encoding="utf-8")
-    assert "No holds were found" in page and "Warning:" in page
+def test_report_command_errors_name_the_file_and_write_nothing(tmp_path, recordings,
+                                                               bad_files):
+    out = tmp_path / "x.html"
+    cases = [(["nosuch.h5"], "nosuch.h5: no such file"),
+             ([str(bad_files["text"])], str(bad_files["text"])),
+             ([str(recordings["novice1"]), "--reference", str(bad_files["foreign"])],
+              str(bad_files["foreign"]))]
+    for args, named in cases:
+        r = run_palpation("report", *args, "--out", str(out))
+        assert r.returncode == 1, r
+        assert len(r.stderr.splitlines()) == 1 and named in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_analyze_over_unreadable_files_only_is_an_error(tmp_path, bad_files):
+    out = tmp_path / "holds.csv"
+    for inputs, named in (([str(bad_files["text"])], str(bad_files["text"])),
+                          ([str(bad_files["text"]), str(bad_files["foreign"])], "none of the 2"),
+                          ([str(tmp_path / "nosuch.h5")], "nosuch.h5: no such file")):
+        r = run_palpation("analyze", *inputs, "--out", str(out))
+        assert r.returncode == 1, r
+        assert len(r.stderr.splitlines()) == 1 and named in r.stderr, r.stderr
+        assert not out.exists()
 
 
 def test_pressure_unit_uses_contact_area(recordings):

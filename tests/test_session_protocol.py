@@ -261,6 +261,87 @@ def test_malformed_protocol_names_the_line(what, text, line, words):
     assert words in message
 
 
+
+def edits(*pairs: tuple[str, str]) -> str:
+    text = BASE
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+KPA = ('unit = "N"', 'unit = "kPa"\ncontact_area_cm2 = 1')  # one line more from line 4 on
+IMPLAUSIBLE = [
+    # (what, text, line, words in the message): schemas/PROTOCOL.md, "Plausible ranges"
+    ("band top 4500 N in [dose]", edit("target_high = 20", "target_high = 4500"), 7,
+     "[[point]] 1 (upper trapezius): target_high 4500 N is above 200 N"),
+    ("band top 25 kgf in point 2", edits(('unit = "N"', 'unit = "kgf"')), 18,
+     "[[point]] 2 (upper trapezius): target_high 25 kgf (245.2 N) is above 200 N"),
+    ("band top 2500 kPa on 1 cm2", edits(KPA, ("target_high = 20", "target_high = 2500")), 8,
+     "target_high 2500 kPa (250 N on 1 cm²) is above 200 N"),
+    ("ramp over 1000 kPa/s", edits(KPA, ("max_hold_s = 20", "max_hold_s = 20\nramp_max = 1001")),
+     11, "ramp_max 1001 kPa/s (100.1 N/s on 1 cm²) is above 100 N/s"),
+    ("ramp_min over 100 N/s, no ramp_max", edit("target_low = 12", "target_low = 12\n"
+                                                "ramp_min = 150"), 24,
+     "[[point]] 3 (levator scapulae): ramp_min 150 N/s is above 100 N/s"),
+    ("hold over 600 s", edit("max_hold_s = 20", "max_hold_s = 601"), 9,
+     "max_hold_s 601 s is above 600 s"),
+    ("rest over 600 s", edit("max_hold_s = 20", "max_hold_s = 20\nrest_s = 900"), 10,
+     "rest_s 900 s is above 600 s"),
+    ("repetitions over 50", edit('side = "right"', 'side = "right"\nrepetitions = 51'), 18,
+     "[[point]] 2 (upper trapezius): repetitions 51 is above 50"),
+    ("repetitions 0", edit("max_hold_s = 20", "max_hold_s = 20\nrepetitions = 0"), 10,
+     "repetitions must be a whole number of at least 1, not 0"),
+    ("contact area below 0.1 cm2", edit('unit = "N"', 'unit = "N"\ncontact_area_cm2 = 0.05'),
+     4, "contact_area_cm2 0.05 is below 0.1 cm²"),
+    ("contact area above 20 cm2", edit('unit = "N"', 'unit = "N"\ncontact_area_cm2 = 25'), 4,
+     "contact_area_cm2 25 is above 20 cm²"),
+    ("negative contact area", edit('unit = "N"', 'unit = "N"\ncontact_area_cm2 = -2'), 4,
+     "contact_area_cm2 must not be negative"),
+]
+
+
+@pytest.mark.parametrize("what, text, line, words", IMPLAUSIBLE,
+                         ids=[m[0] for m in IMPLAUSIBLE])
+def test_implausible_values_name_the_line(what, text, line, words):
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(text)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"<text>:{line}: "), message
+    assert words in message
+
+
+def test_values_at_the_plausible_bounds_load():
+    """Each bound of schemas/PROTOCOL.md is itself allowed: 200 N (as 2000 kPa on 1 cm²),
+    100 N/s, 600 s hold and rest, 50 repetitions, 0.1 and 20 cm²."""
+    text = edits(KPA, ("target_high = 20", "target_high = 2000"),
+                 ("max_hold_s = 20", "max_hold_s = 600\nrest_s = 600\nrepetitions = 50\n"
+                                     "ramp_min = 1000\nramp_max = 1000"))
+    dose = load_protocol(text).points[0].dose
+    assert dose.band_n(1.0)[1] == pytest.approx(200.0)
+    assert dose.ramp_n_per_s(1.0) == pytest.approx((100.0, 100.0))
+    assert (dose.max_hold_s, dose.rest_s, dose.repetitions) == (600.0, 600.0, 50)
+    for area in (0.1, 20):
+        protocol = load_protocol(edit('unit = "N"', f'unit = "N"\ncontact_area_cm2 = {area}'))
+        assert protocol.contact_area_cm2 == area
+
+
+def test_protocol_doc_lists_every_key_and_bound():
+    """schemas/PROTOCOL.md documents every key the parser accepts, and each bound it checks."""
+    from schemas import protocol_limits as limits
+    from schemas.session_protocol import _DOSE_KEYS, _POINT_KEYS, _TOP_KEYS
+
+    doc = (ROOT / "schemas" / "PROTOCOL.md").read_text(encoding="utf-8")
+    for key in {*_TOP_KEYS, *_DOSE_KEYS, *_POINT_KEYS} - {"dose", "point"}:
+        assert f"| `{key}` |" in doc, key
+    for bound in (limits.FORCE_MAX_N, limits.RAMP_MAX_N_PER_S, limits.HOLD_MAX_S,
+                  limits.REST_MAX_S, limits.REPETITIONS_MAX, limits.AREA_MIN_CM2,
+                  limits.AREA_MAX_CM2):
+        assert f"{bound:g}" in doc, bound
+    example = doc.split("```toml\n")[1].split("```")[0]
+    assert load_protocol(example, source="PROTOCOL.md").points
+
+
 def test_lines_are_counted_past_multi_line_strings_and_quoted_keys():
     # The note spans lines 14-17 and holds text that looks like a table and a key; the typo
     # on line 21 ("sdie", quoted) must still be found on its own line.

@@ -86,3 +86,21 @@ def test_no_protocol_means_no_band_and_no_points():
     t, force = presses(1, level=10.0)  # the fallback thresholds: 2 N on, 1 N off
     assert [x.kind for x in feed(tracker, t, force) if isinstance(x, Event)] == [
         "hold_start", "hold_end"]
+
+
+def test_the_protocol_ends_at_the_last_points_last_repetition_then_no_hold_counts():
+    tracker = HoldTracker(protocol(repetitions=1), math.nan)
+    t, force = presses(5)
+    out = feed(tracker, t, force)
+    kinds = [(x.kind, x.text) for x in out if isinstance(x, Event)]
+    assert kinds[-2:] == [("hold_end", "c"), ("protocol_complete", "t")]
+    assert tracker.complete and [h.point_index for h in tracker.holds] == [0, 1, 2]
+    assert [(r.trigger_point, r.repetition) for r in out if isinstance(r, HoldRow)] == [
+        ("a", 1), ("b", 1), ("c", 1)]
+    assert tracker.live is None  # the 4th and 5th presses are not holds
+    # moving back to a point works it again: its next press counts, as repetition 2
+    tracker.move_to(1, 30.0, 3000)
+    assert not tracker.complete
+    t2, force2 = presses(1)
+    rows = [x for x in feed(tracker, t2 + 40.0, force2) if isinstance(x, HoldRow)]
+    assert [(r.trigger_point, r.repetition) for r in rows] == [("b", 2)]

@@ -17,12 +17,13 @@ import pytest
 from firmware_bridge.sim.adc import NOISE_BLOCK, AdcModel
 from firmware_bridge.sim.therapist import (
     PROFILES,
+    THRESHOLD_CV,
     THRESHOLD_FRAC,
     HoldTruth,
     Profile,
     Therapist,
 )
-from schemas.session_protocol import Dose
+from schemas.session_protocol import Dose, load_preset
 
 FS = 1000.0
 
@@ -391,3 +392,81 @@ def test_adc_noise_blocks_are_independent() -> None:
     assert not np.array_equal(blocks[0], blocks[1])
     with pytest.raises(ValueError):
         adc.unit_noise(np.array([-1]))
+
+
+# ---------------------------------------------------------------- threshold ramps
+
+
+def _ppt_therapist(profile: str, seed: int = 1) -> Therapist:
+    """A therapist working through the ppt-ramp preset (50 kPa/s = 5 N/s on 1 cm²)."""
+    protocol = load_preset("ppt-ramp")
+    return Therapist(profile, dose=protocol.points[0].dose, seed=seed,
+                     contact_area_cm2=protocol.contact_area_cm2,
+                     trigger_points=[p.label for p in protocol.points])
+
+
+def _ramp_slopes(th: Therapist) -> tuple[np.ndarray, list[HoldTruth]]:
+    """Least-squares slope (N/s) of each ramp of the first cycle, from the force sampled at
+    1 kHz between 20 % and 80 % of its threshold (clear of the approach and the press)."""
+    holds = th.schedule
+    slopes = []
+    for h in holds:
+        t = _times(h.start_s, h.button_s[0])
+        f = th.force(t)
+        keep = (f > 0.2 * h.threshold_n) & (f < 0.8 * h.threshold_n)
+        slopes.append(np.polyfit(t[keep], f[keep], 1)[0])
+    return np.array(slopes), holds
+
+
+def test_threshold_ramps_run_at_the_protocols_rate() -> None:
+    """The ppt-ramp preset's 40-60 kPa/s corridor on 1 cm² is 4-6 N/s around 5 N/s. An expert's
+    ramps average the target within 3 %, nearly all inside the corridor, each within 10 % of the
+    rate its truth says (the rest is the in-ramp wobble); a novice's scatter far more."""
+    expert, holds = _ramp_slopes(_ppt_therapist("expert"))
+    assert len(holds) == 12 * 3 and all(h.threshold_n is not None for h in holds)
+    assert expert.mean() == pytest.approx(5.0, rel=0.03)
+    assert np.mean((expert >= 4.0) & (expert <= 6.0)) >= 0.9
+    truth_rates = np.array([h.ramp_n_per_s for h in holds])
+    assert np.all(np.abs(expert / truth_rates - 1) < 0.10)
+    novice, _ = _ramp_slopes(_ppt_therapist("novice"))
+    assert novice.std() / novice.mean() > 2 * expert.std() / expert.mean()
+
+
+def test_button_presses_land_at_the_truths_thresholds() -> None:
+    """Sampled at 1 kHz as the device does, the first sample with the button down reads the
+    truth's threshold within 0.1 N: one sample period of the steepest slope an expert's ramp
+    has (5-7 N/s of ramp plus up to ~55 N/s of 1 % tremor at 8-12 Hz on 50 N). The press is on
+    the ramp, below the cut-off; the hands keep pressing for a reaction time, then lift."""
+    th = _ppt_therapist("expert")
+    holds = th.schedule
+    t = _times(0.0, holds[-1].end_s + 1.0)
+    pressed = th.button(t)
+    down = np.flatnonzero(pressed[1:] & ~pressed[:-1]) + 1
+    assert len(down) == len(holds)  # one press per ramp, none between ramps
+    cutoff_n = th.dose.band_n(1.0)[1]  # 1000 kPa on 1 cm²
+    for h, i in zip(holds, down, strict=True):
+        on, off = h.button_s
+        assert h.start_s < on < h.release_s < off < h.end_s + 1.0
+        assert t[i] - 1e-3 < on <= t[i]
+        assert abs(th.force(t[i]) - h.threshold_n) < 0.1
+        assert th.force(on) == pytest.approx(h.threshold_n, abs=1e-6)
+        assert h.threshold_n < 0.7 * cutoff_n
+        assert h.release_s - on > 0.15  # the lift starts a reaction time after the press
+
+
+def test_thresholds_are_the_subjects_per_point_with_trial_scatter() -> None:
+    """Each point has its own seeded threshold (30-50 % of the 100 N cut-off); repetitions
+    scatter around it within the clipped +-2.5 CV plus the expert's tremor, not identically."""
+    th = _ppt_therapist("expert", seed=4)
+    means = np.array(th.point_thresholds_n)
+    assert np.all((means >= 30.0) & (means <= 50.0)) and means.std() > 1.0
+    assert _ppt_therapist("expert", seed=4).point_thresholds_n == th.point_thresholds_n
+    assert _ppt_therapist("expert", seed=5).point_thresholds_n != th.point_thresholds_n
+    by_point = np.array([h.threshold_n for h in th.schedule]).reshape(len(means), 3)
+    ratio = by_point / means[:, None]
+    assert np.all(np.abs(ratio - 1) < 2.5 * THRESHOLD_CV + 0.05)
+    assert np.all(by_point.std(axis=1) > 0)
+    data = th.truth_dict()
+    assert data["point_thresholds_n"] == dict(zip(th.trigger_points, means.tolist(),
+                                                  strict=True))
+    assert [h["threshold_n"] for h in data["holds"]] == by_point.ravel().tolist()

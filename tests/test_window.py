@@ -3,18 +3,26 @@ simulator over a pty through the real session."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pyqtgraph as pg
 import pytest
 from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 
+from firmware_bridge.sim.device import SimulatedSensor
+from firmware_bridge.sim.server import PtyServer
+from firmware_bridge.sim.therapist import Therapist
 from recorder.panels import COLORS
 from recorder.review import ReviewWindow
-from recorder.window import LiveWindow
+from recorder.session import RecordingSession, SessionOptions
+from recorder.verdict_panel import VERDICT_COLORS
+from recorder.window import COMPLETE_MESSAGE, LiveWindow
 from schemas.reader import open_recording
+from schemas.session_protocol import load_protocol
 from tests.conftest import ROOT, fast_session, run_palpation
 
 APP = pg.mkQApp("palpation-tests")
@@ -104,6 +112,9 @@ def test_window_draws_live_data_and_keys_become_events(live):
     assert "PAUSED" in window.status.text()
     QtTest.QTest.keyClick(window, Key.Key_Space)
     QtTest.QTest.keyClick(window, Key.Key_T)
+    spin(0.3)
+    if "tare refused" in window.warning_label.text():  # under load or unsteady: T again
+        QtTest.QTest.keyClick(window, Key.Key_T)  # forces it
     QtTest.QTest.keyClick(window, Key.Key_C)
     spin(0.3)
     (dialog,) = [d for d in window.findChildren(QtWidgets.QDialog) if d.isVisible()]
@@ -226,3 +237,122 @@ def test_multi_curve_stress_does_not_crash_the_binding():
                        timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["ok", "96"]
+
+
+DRILL = """
+name = "drill"
+description = "one trigger point, two short holds"
+kind = "static"
+unit = "N"
+
+[dose]
+target_low = 30.0
+target_high = 34.0
+min_hold_s = 1.0
+max_hold_s = 5.0
+repetitions = 2
+rest_s = 1.0
+ramp_min = 40.0
+ramp_max = 80.0
+
+[[point]]
+name = "upper trapezius"
+muscle = "trapezius (upper fibres)"
+side = "left"
+note = "mid-belly of the upper fibres, between C7 and the acromion"
+"""
+
+
+def wait_for(condition, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        spin(0.05)
+    assert condition()
+
+
+def pixels_of(window, widget, color: str) -> float:
+    """The fraction of ``widget``'s pixels, in a grab of the window, that are ``color``."""
+    img = window.grab().toImage()
+    origin = widget.mapTo(window, QtCore.QPoint(0, 0))
+    want = QtGui.QColor(color).rgb()
+    xs = range(origin.x(), origin.x() + widget.width(), 2)
+    ys = range(origin.y(), origin.y() + widget.height(), 2)
+    return sum(img.pixel(x, y) == want for y in ys for x in xs) / (len(xs) * len(ys))
+
+
+def truth_of(sensor: SimulatedSensor, index: int) -> tuple[float, float]:
+    """The simulated hold's duration and its highest force (tremor included) at 1 kHz, as
+    the uncalibrated sensor reports it (its true gain over the nominal factory gain)."""
+    h = sensor.therapist.holds_between(0.0, 1e3)[index]
+    t = np.arange(math.ceil(h.start_s * 1e3), h.end_s * 1e3) / 1e3
+    gain = sensor.adc.counts_per_newton / sensor.adc.nominal_counts_per_newton
+    return h.end_s - h.start_s, float(sensor.therapist.force(t).max()) * gain
+
+
+def test_each_hold_gets_a_verdict_until_the_next_and_the_protocol_ends(tmp_path):
+    """A drill of two 1-5 s holds (band 30-34 N) by a seeded novice: hold 1 is in the window
+    with a 29 % overshoot over the band's top (dose met, flagged: amber), hold 2 is held past
+    5 s (dose not met: red) and ends the protocol; both judged as the simulator pressed them."""
+    (tmp_path / "drill.toml").write_text(DRILL)
+    protocol = load_protocol(tmp_path / "drill.toml")
+    therapist = Therapist("novice", dose=protocol.points[0].dose, seed=5,
+                          trigger_points=[protocol.points[0].label], start_delay_s=0.5)
+    sensor = SimulatedSensor(rate_hz=1000.0, seed=5, load=therapist)
+    server = PtyServer(sensor)
+    out = tmp_path / "drill.h5"
+    session = RecordingSession(SessionOptions(port=server.start(), out=out, protocol=protocol,
+                                              metadata={"protocol_toml": protocol.to_toml()}))
+    session.start()
+    window = LiveWindow(session)
+    window.show()
+    panel = window.verdict_label
+    try:
+        spin(0.3)
+        assert window.note_label.text() == protocol.points[0].note
+        assert "repetition 1 of 2" in window.point_label.text()
+        assert panel.verdict is None
+        assert all(pixels_of(window, panel, c) == 0 for c in VERDICT_COLORS.values())
+        wait_for(lambda: panel.verdict is not None, 15)
+        spin(0.2)
+        first = panel.verdict.metrics
+        duration, peak = truth_of(sensor, 0)
+        assert abs(first.duration_s - duration) < 0.05
+        assert abs(first.peak_n - peak) < 0.02 * peak
+        assert first.peak_over_band_pct > 25 and 1 < duration < 5  # what the seed pressed
+        assert panel.verdict.duration == "in window" and panel.verdict.dose_met
+        assert [f.name for f in panel.verdict.flags] == ["overshoot"]
+        text = panel.text()
+        assert "upper trapezius L, repetition 1: DOSE MET — overshoot" in text
+        assert "in window 1–5 s" in text
+        assert f"in band {first.time_in_band_s:.1f} s of 1 s needed" in text
+        assert (f"peak {first.peak_n:.1f} N, {first.peak_over_band_pct:.0f} % above the "
+                "band&#x27;s top 34 N: overshoot") in text
+        assert pixels_of(window, panel, VERDICT_COLORS["flagged"]) > 0.6
+        assert pixels_of(window, window.cue_label, COLORS["complete"]) == 0
+        # the verdict stays until the next hold starts, then gives way to the hold clock
+        wait_for(lambda: session.live_hold is not None or panel.verdict is None, 10)
+        assert session.live_hold is not None  # the verdict was still there when it began
+        spin(0.2)
+        assert panel.verdict is None and panel.text() == ""
+        assert all(pixels_of(window, panel, c) == 0 for c in VERDICT_COLORS.values())
+        assert window.clock_label.text().startswith("in band ")
+        assert window.clock_label.text().endswith(" s · hold 1–5 s")
+        wait_for(lambda: session.protocol_complete and panel.verdict is not None, 15)
+        spin(0.2)
+        second = panel.verdict.metrics
+        duration, _ = truth_of(sensor, 1)
+        assert abs(second.duration_s - duration) < 0.05 and duration > 5
+        assert panel.verdict.duration == "too long" and not panel.verdict.dose_met
+        assert "repetition 2: DOSE NOT MET — too long" in panel.text()
+        assert "held past the 5 s maximum" in panel.text()
+        assert pixels_of(window, panel, VERDICT_COLORS["not met"]) > 0.6
+        assert window.cue_label.text() == COMPLETE_MESSAGE
+        assert pixels_of(window, window.cue_label, COLORS["complete"]) > 0.01
+        assert "2 of 2 repetitions done" in window.point_label.text()
+    finally:
+        window.close()
+        session.stop()
+        server.close()
+    rec = open_recording(out)
+    assert len(rec.holds) == 2
+    assert [e.kind for e in rec.events].count("protocol_complete") == 1

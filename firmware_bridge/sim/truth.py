@@ -15,15 +15,41 @@ simulator knows. ``truth["epochs"]`` has one entry per power-up of the simulated
 - ``therapist_offset_s``: therapist time minus true seconds since power-up (None before the
   first start).
 
+Under a threshold-ramp dose (``ppt-ramp``) each hold of ``truth["holds"]`` also has
+``threshold_n``, the applied force when the subject's button went down, and ``button_s``, when
+it did (therapist seconds); ``ramp_thresholds`` lists them, for tests to hold a recorded
+threshold against. ``truth["point_thresholds_n"]`` is each point's mean threshold.
+
 Sequence numbers are the device's own, counted from 0 at each power-up (not wrapped to 16
 bits as the frames carry them). The functions here take an ``epoch`` (0 = the first power-up).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["device_times", "sample_instants", "therapist_times", "zero_counts_at"]
+__all__ = ["RampThreshold", "device_times", "ramp_thresholds", "sample_instants",
+           "therapist_times", "zero_counts_at"]
+
+
+@dataclass(frozen=True)
+class RampThreshold:
+    """One threshold ramp's truth; times are therapist seconds (``therapist_times``)."""
+
+    trigger_point: str
+    repetition: int
+    start_s: float  # the force first reached the therapist's hold threshold
+    press_s: float  # the subject's button went down
+    threshold_n: float  # the applied force then
+
+
+def ramp_thresholds(truth: dict) -> list[RampThreshold]:
+    """The threshold ramps of the truth's holds, in time order (holds have none)."""
+    return [RampThreshold(h["trigger_point"], h["repetition"], h["start_s"], h["button_s"][0],
+                          h["threshold_n"])
+            for h in truth.get("holds", []) if h.get("threshold_n") is not None]
 
 
 def device_times(truth: dict, sequence: np.ndarray, epoch: int = 0) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from recorder.cli.common import CliError, print_summary
@@ -12,28 +13,28 @@ from recorder.cli.common import CliError, print_summary
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a recording against its schema")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the recording (.h5)")
     p.add_argument("--deep", action="store_true",
                    help="also re-derive the force from the raw counts, the calibration and "
                         "the tare events, and check that the file agrees with itself")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("info", help="summarise a recording")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the recording (.h5)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("recover", help="make an interrupted recording whole and finalised",
                        description="Rewrite a recording left by a killed recorder into a "
                                    "finalised file; the original is kept as NAME.orig.h5.")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the recording (.h5)")
     p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("refit", help="refit the device clock from the stored clock pairs",
                        description="Rewrite the timestamps of a finalised recording in place "
                                    "with each device epoch's fit of all its clock pairs (the "
                                    "live fit knew only the seconds before each sample).")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the recording (.h5)")
     p.set_defaults(func=cmd_refit)
 
 
@@ -51,18 +52,44 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """The file's transport figures, then how the session went (``analysis.summary``); with
+    --json one object: the transport figures and, under "session", the session summary."""
+    from analysis.summary import session_summary
     from schemas.hdf5 import RecordingFileError
     from schemas.reader import open_recording, summarize
 
     try:
-        info = summarize(open_recording(args.file))
+        rec = open_recording(args.file)
     except RecordingFileError as exc:
         raise CliError(str(exc)) from None
+    info, session = summarize(rec), session_summary(rec)
     if args.json:
-        print(json.dumps(info, indent=1, default=str))
+        print(json.dumps({**info, "session": asdict(session)}, indent=1, default=str))
     else:
         print_summary(args.file, info)
+        _print_session(session)
     return 0
+
+
+def print_session_summary(path: Path) -> None:
+    """How the session recorded in ``path`` went (``analysis.summary``), read back from the
+    file: what ``record`` prints when it ends, after the writer's transport figures."""
+    from analysis.summary import session_summary
+    from schemas.hdf5 import RecordingFileError
+    from schemas.reader import open_recording
+
+    try:
+        _print_session(session_summary(open_recording(path)))
+    except RecordingFileError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _print_session(session) -> None:
+    from analysis.summary import summary_lines
+
+    print("session")
+    for line in summary_lines(session):
+        print(f"  {line}")
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

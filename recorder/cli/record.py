@@ -11,9 +11,16 @@ import threading
 import time
 from pathlib import Path
 
-from recorder.cli.common import CliError, check_display, print_summary, stop_on_signals
+from recorder.cli.common import (
+    CliError,
+    add_device_options,
+    check_screenshot,
+    gauge_options,
+    print_summary,
+    start_window,
+    stop_on_signals,
+)
 from recorder.cli.devices import add_sim_options, check_sim_rate, imperfections
-from recorder.cli.probe import add_gauge_options, gauge_options
 from schemas.session_protocol import ProtocolError, resolve_protocol
 from schemas.units import newtons_per_unit
 
@@ -26,17 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--simulate", action="store_true", help="record the simulated sensor")
     p.add_argument("--out", required=True, type=Path, help="recording file to create (.h5)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--until-complete", action="store_true",
+                   help="stop once the protocol is complete (the last trigger point's "
+                        "repetitions done; --duration still caps the recording)")
     p.add_argument("--headless", action="store_true", help="no window, a progress line only")
-    p.add_argument("--device", choices=["palpation", "ascii", "mark10", "imada", "wagner"],
-                   default="palpation",
-                   help="palpation (binary protocol v1), ascii lines, or a force gauge: "
-                        "Mark-10 Series 4/5, Imada DS2/DST/ZTA, Wagner FDIX")
-    p.add_argument("--baud", type=int,
-                   help="baud rate (default: the gauge's documented rate, else 921600)")
-    p.add_argument("--flow", choices=["none", "rtscts", "xonxoff"], default="none",
-                   help="serial flow control (an Imada on USB: rtscts; default none)")
-    p.add_argument("--ascii-unit", default="N", help="unit of ASCII readings with none given")
-    add_gauge_options(p)
+    add_device_options(p)
     p.add_argument("--rate", type=float, help="ask the device for this sample rate (Hz)")
     for name in ("trainee", "instructor", "site", "notes"):
         p.add_argument(f"--{name}", default="", help=f"session {name}")
@@ -64,8 +65,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise CliError(f"{args.out} exists; choose another --out (recordings are never "
                        "overwritten)")
+    check_screenshot(args.screenshot)
     if not args.headless:
-        check_display()
+        start_window("use --headless to record without a window")
     sim = _start_simulator(args, protocol) if args.simulate else None
     try:
         session = _run_session(args, sim.server.path if sim else args.port, protocol,
@@ -83,6 +85,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     print_summary(args.out, {**session.stop(),
                              "schema_version": load_schema()["schema_version"],
                              "finalised": True})
+    from recorder.cli.files import print_session_summary
+
+    print_session_summary(args.out)  # how it went, read back: the summary `info` shows
     return 0
 
 
@@ -107,7 +112,10 @@ def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict 
         else:
             from recorder.window import run_live
 
-            run_live(session, duration=args.duration, screenshot=args.screenshot)
+            try:
+                run_live(session, duration=args.duration, screenshot=args.screenshot)
+            except OSError as exc:  # the recording itself is whole: stop() finalises it
+                raise CliError(f"{exc}; the recording is kept in {args.out}") from None
     finally:
         session.stop()
     return session
@@ -157,15 +165,13 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
             newtons_per_unit(args.unit, metadata["contact_area_cm2"])
     except (CalibrationError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    if args.flow == "xonxoff" and args.device == "palpation":
-        raise CliError("--flow xonxoff would swallow bytes of protocol-v1 frames (0x11, 0x13); "
-                       "it is for gauges that print text")
     return SessionOptions(port=port, out=args.out, device=args.device, baudrate=args.baud,
-                          flow=args.flow,
+                          flow=args.flow, sensor_id=args.sensor_id or "",
                           ascii_unit=args.ascii_unit, gauge=gauge_options(args),
                           rate_hz=args.rate, metadata=metadata,
                           protocol=protocol, contact_area_cm2=args.contact_area,
                           display_unit=args.unit, calibration=calibration, lsl=args.lsl,
+                          until_complete=args.until_complete,
                           read_batch_s=BATCH_S if args.headless else 0.0)
 
 
