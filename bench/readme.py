@@ -131,9 +131,9 @@ def window(r: dict[str, Any]) -> list[str]:
     p, runs = r["parameters"], r["figures"]["runs"]
     low, high = (f"p{num(q)}" for q in p["percentiles"])
 
-    def pair(key: str) -> str:
-        return (f"{low} {span((x[key][0] for x in runs), _one)} ms and {high} "
-                f"{span((x[key][1] for x in runs), _one)} ms")
+    def pair(key: str, rows: list[dict] = runs) -> str:
+        return (f"{low} {span((x[key][0] for x in rows), _one)} ms and {high} "
+                f"{span((x[key][1] for x in rows), _one)} ms")
 
     return [
         f"The window, with {num(p['points'])} trigger points × {num(p['earlier_holds'])} "
@@ -152,7 +152,12 @@ def window(r: dict[str, Any]) -> list[str]:
         f"link reads as bytes arrive (batching {num(p['link_batch_ms'])} ms); headless it lets "
         f"a slow sensor's data gather for up to {num(p['headless_batch_ms'])} ms between reads, "
         "which is what keeps the headless recorder's CPU low (the end-to-end table); at high "
-        "rates it reads continuously."]
+        "rates it reads continuously. The window draws at "
+        f"{num(p['frame_rate_hz'])} frames/s because a sample waits up to one frame period "
+        f"for the next frame; in the same run at {num(p['baseline_frame_rate_hz'])} frames/s, "
+        f"sample instant to paint took {pair('latency_ms', r['figures']['baseline_runs'])} "
+        "for "
+        f"{span((x['cpu_percent'] for x in r['figures']['baseline_runs']), num)} % of one core."]
 
 
 def analysis(r: dict[str, Any]) -> list[str]:
