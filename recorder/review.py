@@ -304,7 +304,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
         with theirs, and its distance to the reference."""
         rows = [_row(METRICS[n].name, self._value(n, m), METRICS[n].definition)
                 for n in DETAIL_METRICS]
-        rows.append(_row("feedback", "off (blind)" if m.blind else "on",
+        rows.append(_row(METRICS["blind"].name, "yes" if m.blind else "no",
                          METRICS["blind"].definition))
         rows += [_row(f.name, "⚑", f.definition, colour="#f0b36b") for f in hold_flags(m)]
         if not hold_flags(m):
