@@ -3,8 +3,9 @@
 For each rate the simulator serves on a fresh pty (own process) and the recorder records
 for DURATION seconds (own process, as a user would run it). Reported per run:
 delivered/expected frames (expected = the device's sequence span, so frames lost anywhere
-count), gaps, and the recorder's CPU as % of one core over the steady part of the run
-(from 2 s after start to 1 s before the end, so start-up imports are not counted).
+count), gaps, and the recorder's CPU as % of one core over the steady part of the run: from
+1 s after its output file appears (so start-up imports, the handshake and the file's creation
+are not counted) to 1 s before the end.
 The baseline (bench/hobby_recorder.py: readline + float() + CSV) records the simulator's
 ASCII mode at the same rates; with no sequence numbers its expected count is
 rate × its own recording span. Each rate is run --repeat times (the README quotes the range
@@ -28,6 +29,7 @@ import psutil
 from results import save
 
 ROOT = Path(__file__).parents[1]
+SETTLE_S = 1.0
 
 
 def start_sim(tmp: Path, rate: float, fmt: str) -> subprocess.Popen:
@@ -38,12 +40,16 @@ def start_sim(tmp: Path, rate: float, fmt: str) -> subprocess.Popen:
     return proc
 
 
-def cpu_percent(proc: subprocess.Popen, duration: float) -> float:
-    """CPU % of one core of ``proc`` between 2 s after start and 1 s before the end."""
+def cpu_percent(proc: subprocess.Popen, out: Path, duration: float) -> float:
+    """CPU % of one core of ``proc``, recording ``duration`` s into ``out``, from SETTLE_S
+    after ``out`` appears until SETTLE_S before the recording ends."""
     p = psutil.Process(proc.pid)
-    time.sleep(2.0)
+    deadline = time.monotonic() + 30.0
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(SETTLE_S)
     t0, c0 = time.monotonic(), sum(p.cpu_times()[:2])
-    time.sleep(max(1.0, duration - 2.0))
+    time.sleep(max(1.0, duration - 2 * SETTLE_S))
     t1, c1 = time.monotonic(), sum(p.cpu_times()[:2])
     return 100.0 * (c1 - c0) / (t1 - t0)
 
@@ -58,7 +64,7 @@ def run_recorder(tmp: Path, rate: float, duration: float, run: int) -> dict:
             [sys.executable, "-m", "recorder.cli", "record", "--port", str(tmp / "sensor"),
              "--out", str(out), "--duration", str(duration), "--headless"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        cpu = cpu_percent(rec_proc, duration)
+        cpu = cpu_percent(rec_proc, out, duration)
         _, err = rec_proc.communicate(timeout=duration + 60)
         if rec_proc.returncode != 0:
             raise RuntimeError(err)
@@ -79,7 +85,7 @@ def run_baseline(tmp: Path, rate: float, duration: float, run: int) -> dict:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "hobby_recorder.py"), str(tmp / "sensor"),
              str(out), str(duration)], cwd=ROOT)
-        cpu = cpu_percent(proc, duration)
+        cpu = cpu_percent(proc, out, duration)
         proc.wait(duration + 60)
     finally:
         sim.terminate()

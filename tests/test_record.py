@@ -40,7 +40,9 @@ def test_record_simulated_sensor_headless(tmp_path):
     assert 1200 <= n <= 1600  # 3 s at 500 Hz, less start-up
     assert (np.diff(rec.sequence) == 1).all()
     assert (np.diff(rec.device_tick_us) == 2000).all() and (np.diff(rec.timestamps) > 0).all()
-    assert np.mean(np.abs(np.diff(rec.timestamps) - 1 / 500) < 2e-6) > 0.99  # but at refits
+    # device-clock spacing, not arrival jitter (ms): within 0.5 % (the clock fit's rate from the
+    # first seconds' short span can be ~1000 ppm off until more span comes; 2 µs was too tight)
+    assert np.mean(np.abs(np.diff(rec.timestamps) - 1 / 500) < 1e-5) > 0.99  # but at refits
     assert (np.diff(rec.host_time) >= 0).all()
     assert rec.device["device_id"] == "SIM-0001" and rec.device["link"] == "palpation-v1"
     # tared at the start: the simulated therapist is at rest, so force starts near zero
