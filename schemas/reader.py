@@ -2,7 +2,8 @@
 
 Works on finalised files, on files a writer is still appending to, and on files an interrupted
 writer left behind (killed, power cut, disk full): those are opened as SWMR readers, and only
-the rows that really reached the disk are returned (see schemas.events.written_length).
+the rows that really reached the disk are returned (see schemas.events.written_length), also
+from a last chunk the kill left half rewritten (schemas.salvage; ``Recording.salvaged`` says so).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from schemas.events import (
     written_length,
 )
 from schemas.hdf5 import open_hdf5, reading
+from schemas.salvage import read_interrupted
 from schemas.validate import check_identity, check_layout, is_finalised, per_sample_paths
 
 
@@ -54,6 +57,7 @@ class Recording:
     holds: np.ndarray  # structured, schemas.events.HOLD_DTYPE (older files: complete = 1)
     clock_pairs: np.ndarray  # structured, CLOCK_PAIR_DTYPE
     link_stats: np.ndarray  # structured, LINK_STATS_DTYPE
+    salvaged: tuple[str, ...] = ()  # chunks an interrupted writer left torn (schemas.salvage)
 
     @property
     def duration(self) -> float:
@@ -123,14 +127,16 @@ def summarize(rec: Recording) -> dict[str, Any]:
 
 
 def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
-    columns = {where.rsplit("/", 1)[1]: _read(f, path, where) for where in per_sample_paths()}
+    salvaged: list[str] = []
+    read = _read if finalised else partial(_read_interrupted, notes=salvaged)
+    columns = {where.rsplit("/", 1)[1]: read(f, path, where) for where in per_sample_paths()}
     rows = min(len(c) for c in columns.values())
     if not finalised:
         rows = min(rows, written_length([columns[name] for name in SAMPLE_KEYS]))
     samples = {name: values[:rows] for name, values in columns.items()}
     tables = {}
     for where, (_, key) in TABLES.items():
-        table = _read(f, path, where)
+        table = read(f, path, where)
         tables[where] = table if finalised else table[: written_length([table[key]])]
     groups = {where: _attrs(f, path, where) for where in
               ("/", "/session", "/device", "/calibration", "/summary")}
@@ -156,6 +162,7 @@ def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
         holds=_holds_with_complete(tables["/holds"]),
         clock_pairs=tables["/acquisition/clock_pairs"],
         link_stats=tables["/acquisition/link_stats"],
+        salvaged=tuple(salvaged),
     )
 
 
@@ -178,6 +185,14 @@ def _attr_text(value: Any) -> str:
 def _read(f: h5py.File, path: Path, where: str) -> np.ndarray:
     with reading(path, where):
         return f[where][()]
+
+
+def _read_interrupted(f: h5py.File, path: Path, where: str, notes: list[str]) -> np.ndarray:
+    with reading(path, where):
+        values, note = read_interrupted(f[where])
+    if note:
+        notes.append(note)
+    return values
 
 
 def _attrs(f: h5py.File, path: Path, where: str) -> dict[str, Any]:

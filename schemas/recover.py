@@ -3,7 +3,8 @@
 A writer that was killed (or stopped by a failed write) leaves a file that HDF5 only opens as a
 SWMR reader, with no /summary. `recover` reads the rows that reached the disk, writes them to a
 new file with the normal writer (so the result is exactly what a clean session would have
-produced, plus a "note" event and root attribute recovered=1), then swaps it into place and keeps
+produced, plus a "note" event and root attribute recovered=1, and a note for each chunk the kill
+left half written, see schemas.salvage), then swaps it into place and keeps
 the original next to it as NAME.orig.h5. Do not run it on a recording that is still in progress.
 """
 
@@ -78,7 +79,8 @@ def _write_copy(rec: Recording, path: Path) -> None:
             flags=rec.flags,
         )
         end = rec.end_time
-        writer.append_events([*rec.events, Event(end, "note", text=NOTE)])
+        salvaged = [Event(end, "note", text=text) for text in rec.salvaged]
+        writer.append_events([*rec.events, *salvaged, Event(end, "note", text=NOTE)])
         writer.append_clock_pairs([(float(p["host_time"]), int(p["device_tick_us"]))
                                    for p in rec.clock_pairs])
         for row in rec.link_stats:

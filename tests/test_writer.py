@@ -330,7 +330,9 @@ def test_recover_a_killed_file(killed_files, tmp_path):
     rec = open_recording(path)
     assert rec.finalised and rec.recovered
     assert_rows(rec, len(before.sequence))
-    assert [repr(e) for e in rec.events[:-1]] == [repr(e) for e in before.events]
+    kept = len(before.events)
+    assert [repr(e) for e in rec.events[:kept]] == [repr(e) for e in before.events]
+    assert [e.text for e in rec.events[kept:-1]] == list(before.salvaged)
     assert rec.events[-1].kind == "note" and rec.events[-1].text == "recovered by palpation recover"
     assert rec.summary["samples"] == len(before.sequence) >= flushed
     assert rec.session_start == before.session_start
@@ -352,6 +354,52 @@ def test_recover_a_killed_file(killed_files, tmp_path):
     validate(elsewhere)
     assert original.read_bytes() == source.read_bytes()
     assert not list(tmp_path.glob(".*recovering"))
+
+
+def tear_last_chunk(path: Path, where: str) -> int:
+    """Write new bytes past the extent in the last chunk of ``where`` without updating its
+    checksum, as a writer killed in the middle of rewriting that chunk leaves it; the extent."""
+    with h5py.File(path, "r", swmr=True) as f:
+        dset = f[where]
+        n, rows, size = dset.shape[0], dset.chunks[0], dset.dtype.itemsize
+        info = dset.id.get_chunk_info_by_coord(((n - 1) // rows * rows,))
+    past_extent = info.byte_offset + (n % rows) * size
+    assert n % rows and past_extent < info.byte_offset + info.size - 4
+    with open(path, "r+b") as fh:
+        fh.seek(past_extent)
+        fh.write(b"\x5a" * size)
+    return n
+
+
+def test_a_chunk_the_kill_left_half_written_keeps_its_flushed_rows(killed_files, tmp_path):
+    source, _ = max(killed_files, key=lambda item: item[1])
+    path = tmp_path / "torn.h5"
+    shutil.copy(source, path)
+    before = open_recording(path)
+    assert before.salvaged == ()
+    n = tear_last_chunk(path, "/acquisition/force/data")
+
+    rec = open_recording(path)
+    assert len(rec.sequence) == len(before.sequence) and n >= len(before.sequence)
+    np.testing.assert_array_equal(rec.force, before.force)
+    assert len(rec.salvaged) == 1 and rec.salvaged[0].startswith("/acquisition/force/data: rows ")
+    recovered = tmp_path / "recovered.h5"
+    recover(path, recovered)
+    validate(recovered)
+    again = open_recording(recovered)
+    np.testing.assert_array_equal(again.force, before.force)
+    assert rec.salvaged[0] in [e.text for e in again.events if e.kind == "note"]
+
+
+def test_a_torn_chunk_in_a_finalised_file_is_damage(tmp_path):
+    path = tmp_path / "done.h5"
+    w = new_writer(path)
+    w.append_samples(**block(0, 1000))
+    w.close()
+    tear_last_chunk(path, "/acquisition/force/data")
+    damaged = r"/acquisition/force/data: damaged \(its checksum does not verify"
+    with pytest.raises(RecordingFileError, match=damaged):
+        open_recording(path)
 
 
 RLIMIT_CHILD = """
