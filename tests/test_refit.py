@@ -52,7 +52,9 @@ def test_a_refit_recording_is_no_further_from_the_truth_than_the_live_one(tmp_pa
     done = run_palpation("refit", str(out))
     assert done.returncode == 0, done.stderr
     drift = float(re.search(r"drift ([-+][0-9.]+) ppm", done.stdout).group(1))
-    assert drift == pytest.approx(5000.0, abs=50.0)  # 20 s of pairs
+    # 20 s of pairs: a scheduling delay of 1 ms left at either end of them moves the rate by
+    # 50 ppm (a loaded CI machine once read 5055.8); an unfitted clock would read 0
+    assert drift == pytest.approx(5000.0, abs=100.0)
     refitted = open_recording(out)
     late = true >= true[0] + SETTLE_S
     before, after = error_ms(live.timestamps, true), error_ms(refitted.timestamps, true)
