@@ -3,13 +3,16 @@
 Shaped like pyserial's ``serial.threaded``: a listener gets ``connection_made``,
 ``data_received`` and ``connection_lost``. Headless, reads are batched (take everything waiting,
 then let up to ``BATCH_S`` of data gather before the next read) so that a 1 kHz sensor costs
-~40 wake-ups a second instead of 1000; while reads come back full, it reads again at once
-so that a 100 kHz sensor never waits on the batching, and hands the reads of such a fast
-stream to the listener a few together (``HAND_OVER_BYTES``). With ``batch_s=0`` (a live window
-is open, and a sample's way to the screen must not wait) it reads as soon as bytes arrive and
-hands each read over at once. Each chunk is stamped with the host's monotonic clock at the
-read that brought its newest bytes. When the port fails the link reopens it, by its path or
-by its USB identity.
+~20 wake-ups a second instead of 1000; while reads come back full, it reads again at once
+so that a 100 kHz sensor never waits on the batching. Headless, the reads are also handed to
+the listener a few together, about every ``HAND_OVER_S`` (or ``HAND_OVER_BYTES``), since a
+listener's run on a chunk costs nearly the same for 50 samples as for 1800; each read of a
+hand-over still counts: ``data_received`` gets, besides the bytes and the host time of the
+newest read, every read's end in the bytes and its host time (``Read``), so that each stays an
+observation of the device clock and each sample keeps the time of the read that brought it.
+With ``batch_s=0`` (a live window is open, and a sample's way to the screen must not wait) it
+reads as soon as bytes arrive and hands each read over at once. Host times are the host's
+monotonic clock. When the port fails the link reopens it, by its path or by its USB identity.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import serial
@@ -31,26 +35,40 @@ MAX_CHUNK = 1 << 20
 # large means the stream is fast and the reader may be behind, so it reads again at once.
 SAFE_BYTES = 4096
 BUSY_BYTES = 4096
-# Headless, the reads of a stream too fast to be read once per batch_s (above ~4.5 k
-# samples/s of protocol v1) are handed to the listener together, once per batch_s or per
-# this many bytes: a 100 kHz sensor is read ~440 times a second but its pipeline runs ~55
-# times, and a run costs nearly the same whether it gets 200 samples or 1800.
+# Headless, reads are handed to the listener together, once per HAND_OVER_S or per this many
+# bytes: a 100 kHz sensor is read ~440 times a second but its pipeline runs ~55 times, and a
+# run costs nearly the same whether it gets 200 samples or 1800.
 HAND_OVER_BYTES = 32768
 FIRST_PAUSE_S = 0.001  # after a read that was not paused for, pauses grow from this, doubling
 # headless: how long data may gather between reads. Longer costs less CPU (50 ms: ~1 % of a
 # core less at 1 kHz than 25 ms) but gives the device clock's fit fewer observations; with the
 # fit's quarter-second bins, 50 ms still keeps timestamps within 2 ms p99 (test_clock_e2e)
 BATCH_S = 0.05
+# headless: how often the reads are handed to the listener (every fourth read at 1 kHz). The
+# pipeline's runs, not the reads, were most of the reader's CPU: at 1 kHz, 1.3 % of a core
+# with a run per read, 0.7 % with this. Each read stays a clock observation (``Read``)
+HAND_OVER_S = 0.2
 
 
 class LinkError(Exception):
     """The port cannot be opened or used; the message is one line for the user."""
 
 
+@dataclass(frozen=True)
+class Read:
+    """One read of a hand-over: its bytes are ``data[previous read's end:end]``, read at host
+    monotonic time ``host_time``."""
+
+    end: int
+    host_time: float
+
+
 class LinkListener(Protocol):
     def connection_made(self, link: SerialLink, reconnect: bool) -> None: ...
 
-    def data_received(self, data: bytes, host_time: float) -> None: ...
+    def data_received(self, data: bytes, host_time: float, reads: tuple[Read, ...]) -> None:
+        """``data`` read by ``reads`` (in order; the last ends at ``len(data)`` and was read
+        at ``host_time``)."""
 
     def connection_lost(self, reason: str, host_time: float) -> None: ...
 
@@ -75,13 +93,14 @@ class SerialLink:
     """Owns the port and the reader thread; ``write`` may be called from any thread."""
 
     def __init__(self, path: str, listener: LinkListener, *, baudrate: int = 921600,
-                 batch_s: float = BATCH_S, reconnect: bool = True,
-                 retry_s: float = 0.25, flow: str = "none") -> None:
+                 batch_s: float = BATCH_S, hand_over_s: float = HAND_OVER_S,
+                 reconnect: bool = True, retry_s: float = 0.25, flow: str = "none") -> None:
         self.path = path
         self.listener = listener
         self.baudrate = baudrate
         self.flow = flow
         self.batch_s = batch_s
+        self.hand_over_s = hand_over_s
         self.reconnect = reconnect
         self.retry_s = retry_s
         self.usb_identity = ""
@@ -94,10 +113,10 @@ class SerialLink:
         self._last_read = time.monotonic()
         self._rate = 0.0  # bytes per second, smoothed
         self._last_pause = 0.0  # seconds the reader paused before its latest read
-        self._held: list[bytes] = []  # read, not yet handed to the listener (a fast stream)
+        self._held: list[bytes] = []  # read, not yet handed to the listener
+        self._held_reads: list[Read] = []  # the reads of ``_held``
         self._held_bytes = 0
-        self._held_since = 0.0  # host time of the first read held (0: none)
-        self._held_at = 0.0  # host time of the latest read held
+        self._handed_at = -math.inf  # host time of the latest hand-over
 
     def start(self) -> None:
         """Open the port (LinkError if it cannot be opened) and start reading."""
@@ -162,27 +181,28 @@ class SerialLink:
                 pause = self._pause(len(data), now)
                 self._held.append(data)
                 self._held_bytes += len(data)
-                self._held_at = now
-                self._held_since = self._held_since or now
-                if not self._holding(now):
+                self._held_reads.append(Read(self._held_bytes, now))
+                if not self._holding(now, pause):
                     self._hand_over()
                 self._stop.wait(pause)
         finally:
             self._hand_over()
 
-    def _holding(self, now: float) -> bool:
-        """Whether to keep what was read for the next read: only headless, for a stream too
-        fast to be read once per batch_s (SAFE_BYTES), until it holds HAND_OVER_BYTES or
-        batch_s passed since its first read held."""
-        return (self._rate * self.batch_s > SAFE_BYTES
-                and self._held_bytes < HAND_OVER_BYTES and now - self._held_since < self.batch_s)
+    def _holding(self, now: float, pause: float) -> bool:
+        """Whether to keep what was read for the next read: only headless, until it holds
+        HAND_OVER_BYTES or the next read, ``pause`` from now, would come more than half a
+        pause after hand_over_s since the last hand-over (so that reads ``batch_s`` apart
+        are handed over every ``hand_over_s / batch_s`` reads despite their jitter)."""
+        return (self.batch_s > 0 and self._held_bytes < HAND_OVER_BYTES
+                and now - self._handed_at < self.hand_over_s - pause / 2)
 
     def _hand_over(self) -> None:
-        """Give the listener the bytes held, stamped with the time of the read that brought
-        the newest of them."""
+        """Give the listener the bytes held with their reads."""
         if self._held:
-            data, self._held, self._held_bytes, self._held_since = b"".join(self._held), [], 0, 0.0
-            self.listener.data_received(data, self._held_at)
+            data, reads = b"".join(self._held), tuple(self._held_reads)
+            self._held, self._held_reads, self._held_bytes = [], [], 0
+            self._handed_at = reads[-1].host_time
+            self.listener.data_received(data, reads[-1].host_time, reads)
 
     def _pause(self, nbytes: int, now: float) -> float:
         """How long to let the next batch gather: ``batch_s``, but never so long that more

@@ -2,7 +2,9 @@
 
 source readings → timeline (sequence, fitted device clock → session seconds, lost frames) →
 force (tare and calibration) → sinks: the ring buffer the window reads, the LSL outlet, button
-and hold events (with the hold rows), live warnings, and the file sink, which also gets the
+and hold events (with the hold rows), the subject-anchored targets (``recorder.anchor``: a
+button press, or a pain rating the session passes on, sets an unanchored point's target through
+the session's ``anchor_target``), live warnings, and the file sink, which also gets the
 timeline's clock pairs (its least-delay clock observation of each quarter second of device
 time), its device_restart and clock_fit events, and a row of link counters about every
 second. While the recording is paused the file gets events only (the clock pairs of the pause
@@ -23,6 +25,7 @@ import numpy as np
 
 from firmware_bridge.frames import CMD_TARE, Ack, DeviceInfo
 from firmware_bridge.gauges import GaugeError, GaugeNotice
+from recorder.anchor import Anchor, AnchorStage
 from recorder.force import ForceStage
 from recorder.hold_tracker import HoldTracker
 from recorder.lsl import ForceOutlet
@@ -42,7 +45,8 @@ class Pipeline:
     def __init__(self, *, timeline: Timeline, force: ForceStage, ring: RingBuffer,
                  holds: HoldTracker, warnings: LiveWarnings, sink: FileSink,
                  lsl: ForceOutlet | None, t0: float,
-                 link_stats: Callable[[], LinkStats]) -> None:
+                 link_stats: Callable[[], LinkStats],
+                 anchor: Callable[[int, float, float], None] | None = None) -> None:
         self.timeline = timeline
         self.force = force
         self.ring = ring
@@ -53,13 +57,15 @@ class Pipeline:
         self.t0 = t0  # host monotonic time of session time zero
         self.link_stats = link_stats
         self.buttons = ButtonEdges()
+        # subject-anchored dose: anchor(point_index, target_n, time_s) sets a point's target
+        self.anchors = AnchorStage.for_protocol(holds.protocol) if anchor else None
+        self.anchor = anchor
         self.last_host = 0.0  # session time of the latest read recorded
         self._last_periodic = -math.inf
-        self._band_point: int | None = None  # the trigger point _band_high belongs to
-        self._band_high = math.nan
 
     def process(self, readings: Readings, host_time: float) -> None:
-        """One chunk, read at host monotonic time ``host_time``."""
+        """One chunk, whose newest read was at host monotonic time ``host_time`` (each
+        sample's own read time, when the chunk is several reads, is in ``readings``)."""
         host = host_time - self.t0
         self._messages(readings.messages, host)
         n = len(readings.raw)
@@ -67,14 +73,16 @@ class Pipeline:
             return
         row = self.sink.rows
         recorded = self.sink.admit(n, host)
-        placed = self.timeline.place(readings, host, row=row, recorded=recorded)
+        arrival = (np.full(n, host) if readings.read_times is None
+                   else readings.read_times - self.t0)
+        placed = self.timeline.place(readings, arrival, row=row, recorded=recorded)
         force = self.force.newtons(readings.raw)
         if recorded:
             self.sink.put_samples(Samples(
                 data=force, timestamps=placed.timestamps,
                 raw_counts=np.asarray(readings.raw, dtype=np.int32),
                 device_tick_us=placed.tick_us, sequence=placed.sequence,
-                host_time=np.full(n, host), flags=np.asarray(readings.flags, dtype=np.uint8)))
+                host_time=arrival, flags=np.asarray(readings.flags, dtype=np.uint8)))
         self._deliver(force, placed, readings, host)
         for event in placed.events:
             self.sink.put(event)
@@ -85,7 +93,8 @@ class Pipeline:
     def _messages(self, messages: list, host: float) -> None:
         """A device's identity after a reconnect, its tare answers, a gauge's error replies
         and notices (mode, judgement, overload, fallbacks). A tare applies to the samples of
-        the chunk that brought it."""
+        the chunk that brought it, whose first row its event names (a chunk can hold several
+        reads, so the event's time alone would place it too late)."""
         for msg in messages:
             if isinstance(msg, DeviceInfo):
                 self.sink.put(Event(host, "device_info",
@@ -93,7 +102,7 @@ class Pipeline:
             elif isinstance(msg, Ack) and msg.command == CMD_TARE and msg.ok:
                 self.force.set_zero(float(msg.value))
                 self.sink.put(Event(host, "tare", value=self.force.zero_counts,
-                                    text="counts at zero load"))
+                                    text="counts at zero load", sample_index=self.sink.rows))
             elif isinstance(msg, GaugeError):
                 self.sink.put(Event(host, "note", text=f"gauge error {msg.code}: {msg.message}"))
             elif isinstance(msg, GaugeNotice):
@@ -105,14 +114,17 @@ class Pipeline:
         self.ring.push(times, force, flags)
         if self.lsl is not None:
             self.lsl.push(force, times + self.t0)  # session time → LSL local_clock
-        for event in self.buttons.feed(flags, times, placed.row):
+        edges = self.buttons.feed(flags, times, placed.row)
+        for event in edges:
             self.sink.put(event)
+        if self.anchors is not None:
+            self._anchor_on_button(times, force, edges)
         now_s = time.monotonic() - self.t0
         for item in self.holds.feed(times, force, now_s, placed.row(len(force))):
             if isinstance(item, Event) or not self.sink.paused:
                 self.sink.put(item)
         for event in self.warnings.watch(force, flags, self.holds.live is not None,
-                                         self._band_high_n(), host):
+                                         self.holds.band_n()[1], host):
             self.sink.put(event)
         if self.sink.paused:
             return
@@ -123,14 +135,27 @@ class Pipeline:
             self._last_periodic = host
             self.sink.put(self.link_stats())
 
-    def _band_high_n(self) -> float:
-        """The top of the current trigger point's band (for the warnings' full scale), looked
-        up again only when the point changes."""
+    def _anchor_on_button(self, times: np.ndarray, force: np.ndarray,
+                          edges: list[Event]) -> None:
+        """Subject-anchored dose (``recorder.anchor``): keep the force history of an
+        unanchored point; a button press there sets its target."""
         point = self.holds.point_index
-        if point != self._band_point:
-            self._band_point, self._band_high = point, self.holds.band_n()[1]
-        return self._band_high
+        self.anchors.feed(times, force, point)
+        for event in edges:
+            if event.kind == "button_down":
+                self._anchored(self.anchors.signal(point, event.time, self.holds.live is not None))
 
+    def rating(self, value: float, time_s: float) -> list[Event]:
+        """A pain rating given at ``time_s`` (a command, under the pipeline lock): one equal
+        to the current point's target_pain anchors it, as the button does."""
+        if self.anchors is not None:
+            self._anchored(self.anchors.signal(self.holds.point_index, time_s,
+                                               self.holds.live is not None, rating=value))
+        return []
+
+    def _anchored(self, anchor: Anchor | None) -> None:
+        if anchor is not None:
+            self.anchor(anchor.point_index, anchor.target_n, anchor.time_s)
 
 Command = Callable[[], list[Event]]
 

@@ -32,7 +32,7 @@ from firmware_bridge.frames import (
     encode_command,
 )
 from firmware_bridge.gauges import IMADA_REPLY, WAGNER_LINE
-from firmware_bridge.link import SerialLink
+from firmware_bridge.link import Read, SerialLink
 from recorder.source import DeviceSource, GaugeSource, NoAnswer, NoReadings
 
 HANDSHAKE_S = 3.0
@@ -91,7 +91,7 @@ class SensorProbe:
     def connection_lost(self, reason: str, host_time: float) -> None:
         pass
 
-    def data_received(self, data: bytes, host_time: float) -> None:
+    def data_received(self, data: bytes, host_time: float, reads: tuple[Read, ...]) -> None:
         readings = self.source.feed(data)
         if self._collecting and len(readings.raw):
             with self._lock:

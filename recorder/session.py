@@ -20,7 +20,9 @@ Threads, and who owns what:
   (``set_point``, ``set_blind``, ``set_recording``, a gauge's ``tare``) are queued and applied
   in order under the pipeline lock: at once when the reader thread is between chunks (the
   usual case), else by the reader thread when its chunk is done. A command's event carries
-  the time and sample count of the moment it was given.
+  the time and sample count of the moment it was given. The training commands
+  (``set_self_estimate``, ``anchor_target``: ``recorder.training_commands``) are queued the
+  same way.
 - The writer thread (``sinks.FileSink``) owns the file; a polled gauge's poller thread only
   writes queries.
 """
@@ -38,7 +40,7 @@ import numpy as np
 
 from analysis.holds import HoldConfig, LiveHold
 from firmware_bridge.frames import DeviceInfo
-from firmware_bridge.link import BATCH_S, SerialLink
+from firmware_bridge.link import BATCH_S, Read, SerialLink
 from recorder import __version__
 from recorder.force import ForceStage, choose_calibration, starting_tare
 from recorder.hold_tracker import HoldTracker, PointHold
@@ -48,11 +50,13 @@ from recorder.ring import RingBuffer
 from recorder.sinks import ClockPair, FileSink
 from recorder.source import NoAnswer, RateRefused, make_source
 from recorder.timeline import Timeline
+from recorder.training_commands import TrainingCommands
 from recorder.watch import LiveWarnings, TareGuard, full_scale_n
 from schemas.calibration import Calibration, coverage_warnings
 from schemas.events import Event, LinkStats
 from schemas.hdf5 import RecordingFileError
 from schemas.session_protocol import SessionProtocol
+from schemas.training import HoldCondition
 from schemas.writer import RecordingWriter
 
 
@@ -106,9 +110,12 @@ class SessionStatus:
     recording: bool
     blind: bool
     point_index: int
+    condition: HoldCondition | None = None  # the next hold's feedback (training schedule)
+    holds_done: int = 0  # complete holds so far
+    awaiting_estimate: bool = False  # a self-estimate is asked for the last hold, not given
 
 
-class RecordingSession:
+class RecordingSession(TrainingCommands):
     """Records one serial sensor into one file. ``start`` then ``stop`` (or let
     ``stopped`` be set by a failure, or by the protocol's end with ``until_complete``, and
     call ``stop`` to finalise)."""
@@ -161,10 +168,12 @@ class RecordingSession:
         self._pipeline = Pipeline(
             timeline=self._timeline, force=self._force, ring=self.ring, holds=self._holds,
             warnings=LiveWarnings(self.calibration), sink=self._sink, lsl=lsl, t0=self._t0,
-            link_stats=self._link_stats)
+            link_stats=self._link_stats, anchor=self.anchor_target)
         self._sink.start(self._writer, self._failed)
         self._recording = True
         self._sink.put(Event(self._now(), "record_start", text=self.options.port))
+        for event in self._holds.start_events(self._now(), 0):
+            self._sink.put(event)  # the first block and hold's feedback (a training schedule)
         self.source.start(self._link)
 
     def _connect(self) -> None:
@@ -215,10 +224,10 @@ class RecordingSession:
         after a failure (what was written stays readable), and twice."""
         if self._summary is not None:
             return self._summary
-        self._recording = False
-        if self._link is not None:
+        if self._link is not None:  # the reads the link still holds are handed over first
             self.source.stop(self._link)
             self._link.stop()
+        self._recording = False
         if self._writer is None:
             return {}
         with self._commands.lock:  # the reader thread has ended; nothing else holds it long
@@ -269,7 +278,8 @@ class RecordingSession:
             crc_errors=self.source.crc_errors, garbage_bytes=self.source.garbage_bytes,
             reconnects=self._reconnects, writer_lost=self._sink.lost, error=self.error,
             recording=not self._sink.paused, blind=self._holds.blind,
-            point_index=self._holds.point_index)
+            point_index=self._holds.point_index, condition=self._holds.condition,
+            holds_done=self._holds.hold_count, awaiting_estimate=self._holds.awaiting_estimate)
 
     def _link_stats(self) -> LinkStats:
         s = self.status()
@@ -326,8 +336,10 @@ class RecordingSession:
 
     def add_event(self, kind: str, value: float = math.nan, text: str = "") -> None:
         """Record an event now (from any thread): markers, pain ratings, trigger points."""
-        self._sink.put(Event(self._now(), kind, value=value, text=text,
-                             sample_index=self._sink.rows))
+        now = self._now()
+        self._sink.put(Event(now, kind, value=value, text=text, sample_index=self._sink.rows))
+        if kind == "pain" and self._pipeline is not None:  # may anchor a point's target
+            self._commands.submit(lambda: self._pipeline.rating(value, now))
 
     def set_point(self, index: int) -> None:
         """Move to another trigger point (recorded as an event)."""
@@ -390,8 +402,8 @@ class RecordingSession:
         if self._recording:
             self._sink.put(Event(host_time - self._t0, "disconnect", text=reason))
 
-    def data_received(self, data: bytes, host_time: float) -> None:
-        readings = self.source.feed(data)
+    def data_received(self, data: bytes, host_time: float, reads: tuple[Read, ...]) -> None:
+        readings = self.source.feed(data, reads)
         if not self._recording:
             return
         with self._commands.lock:

@@ -1,11 +1,12 @@
 """Where samples come from: a protocol-v1 device or a commercial gauge, behind one interface.
 
 A source turns the bytes its link delivers into ``Readings`` (raw counts, flags, and for a
-device its sequence numbers and clock) and speaks the device's commands. The link's reader
-thread calls ``feed``; the caller's thread calls the commands (``SerialLink.write`` may be used
-from any thread). The one handshake of a protocol-v1 device (identify, then optionally the rate
-and a tare) is ``DeviceSource.handshake``: the recording session, the calibration probe and
-every reconnect (``restart``: identify and start again) go through this class.
+device its sequence numbers and clock; with the reads of a hand-over, the read each sample
+came with) and speaks the device's commands. The link's reader thread calls ``feed``; the
+caller's thread calls the commands (``SerialLink.write`` may be used from any thread). The
+one handshake of a protocol-v1 device (identify, then optionally the rate and a tare) is
+``DeviceSource.handshake``: the recording session, the calibration probe and every reconnect
+(``restart``: identify and start again) go through this class.
 
 A gauge reports newtons, stored as integer millinewton "counts" so that every link has raw
 counts; a polled gauge is asked for each reading by a poller thread of its own.
@@ -13,9 +14,11 @@ counts; a polled gauge is asked for each reading by a poller thread of its own.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -42,13 +45,14 @@ from firmware_bridge.gauges import (
     GaugeReadings,
     make_driver,
 )
-from firmware_bridge.link import SerialLink
+from firmware_bridge.link import BATCH_S, Read, SerialLink
 
 GAUGE_COUNTS_PER_NEWTON = 1000.0  # gauges and ASCII lines: raw counts are millinewtons
 UNANSWERED_POLL_S = 1.0  # a query unanswered this long is given up (gauge off or replugging)
 BOOT_S = 2.0  # an Arduino resets when the port opens: silence this long is its boot
 NO_PARSE_S = 2.0  # lines arrive but none is a reading this long after the first: stop
 RESYNC_US = 0.5e6  # a gauge's ticks this far behind the host restart from the host clock
+JOIN_S = BATCH_S / 2  # reads of a hand-over closer than this to a piece's first: one piece
 
 
 class NoAnswer(Exception):
@@ -68,6 +72,37 @@ class Readings:
     seq: np.ndarray | None = None  # device sequence numbers; None: numbered on arrival
     tick_us: np.ndarray | None = None  # device clock; None: stamped with the host clock
     messages: list[DeviceInfo | Ack | GaugeError | GaugeNotice] = field(default_factory=list)
+    # host monotonic time of the read each sample came with; None: all with the chunk's one
+    # read (the link hands over several reads together headless, see ``feed_reads``)
+    read_times: np.ndarray | None = None
+
+
+def feed_reads(feed: Callable[[bytes], Readings], data: bytes,
+               reads: Sequence[Read]) -> Readings:
+    """``data`` decoded by ``feed`` read by read, so that each sample keeps the host time of
+    the read that brought it (``read_times``): each read is an observation of the device
+    clock (``recorder.timeline``). Reads less than ``JOIN_S`` after the first of a piece are
+    decoded with it and their samples take its last read's time: such reads come from a
+    stream too fast to batch (the link reads it every few ms), whose hand-overs already
+    observe the clock many times a quarter second, and a decode per read would cost it
+    hundreds more decoder runs a second. A single piece is decoded whole."""
+    pieces: list[Read] = []
+    first = -math.inf  # host time of the first read of the last piece
+    for read in reads:
+        if read.host_time - first < JOIN_S:
+            pieces[-1] = read
+        else:
+            pieces.append(read)
+            first = read.host_time
+    if len(pieces) <= 1:
+        return feed(data)
+    parts, start = [], 0
+    for piece in pieces:
+        parts.append(feed(data[start:piece.end]))
+        start = piece.end
+    out = _concat(parts)
+    out.read_times = np.repeat([p.host_time for p in pieces], [len(p.raw) for p in parts])
+    return out
 
 
 class DeviceSource:
@@ -92,8 +127,12 @@ class DeviceSource:
     def garbage_bytes(self) -> int:
         return self.decoder.stats.garbage_bytes
 
-    def feed(self, data: bytes) -> Readings:
-        """Decode a chunk (reader thread); during a handshake its messages go to it."""
+    def feed(self, data: bytes, reads: Sequence[Read] = ()) -> Readings:
+        """Decode a chunk (reader thread), read by ``reads`` (see ``feed_reads``)."""
+        return feed_reads(self._feed_read, data, reads)
+
+    def _feed_read(self, data: bytes) -> Readings:
+        """Decode one read; during a handshake its messages go to it."""
         result = self.decoder.feed(data)
         messages = [msg for _, msg in result.messages]
         if self._awaiting:
@@ -211,7 +250,11 @@ class GaugeSource:
         """A polled gauge's reply must be read as it arrives: the next query waits for it."""
         return self.driver.poll_interval_s is not None
 
-    def feed(self, data: bytes) -> Readings:
+    def feed(self, data: bytes, reads: Sequence[Read] = ()) -> Readings:
+        """The readings of a chunk (reader thread), read by ``reads`` (see ``feed_reads``)."""
+        return feed_reads(self._feed_read, data, reads)
+
+    def _feed_read(self, data: bytes) -> Readings:
         readings = self.driver.feed(data)
         commands = self.driver.take_commands()
         if commands and self._link is not None:

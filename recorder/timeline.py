@@ -69,17 +69,20 @@ class Timeline:
         """The device's rate, which lets continuity resolve long gaps."""
         self.continuity.nominal_rate_hz = rate
 
-    def place(self, readings: Readings, host: float, *, row: int | None = None,
+    def place(self, readings: Readings, host: float | np.ndarray, *, row: int | None = None,
               recorded: bool = True) -> Placed:
-        """Place a non-empty block read at session time ``host``, whose first sample is row
-        ``row`` of the file (default: the samples placed so far, as when nothing was paused
-        or dropped); ``recorded`` False when the block does not reach the file."""
+        """Place a non-empty block whose first sample is row ``row`` of the file (default:
+        the samples placed so far, as when nothing was paused or dropped); ``recorded`` False
+        when the block does not reach the file. ``host`` is the session time of the read
+        that brought the block, or per sample when it came in several reads (each read is a
+        clock observation)."""
         n = len(readings.raw)
         count = self.samples
         self.samples += n
         first = count if row is None else row
         if readings.seq is None:
-            return Placed(np.full(n, host), np.full(n, round(host * 1e6), dtype=np.int64),
+            times = np.full(n, host) if np.ndim(host) == 0 else np.array(host, np.float64)
+            return Placed(times, np.round(times * 1e6).astype(np.int64),
                           np.arange(count, count + n, dtype=np.int64), first,
                           recorded=recorded)
         un = self.continuity.feed(readings.seq, readings.tick_us)
@@ -102,7 +105,7 @@ class Timeline:
         self._last, self._fit = None, None
         return self.take_pairs()
 
-    def _stamp(self, placed: Placed, restarts: list[int], host: float) -> None:
+    def _stamp(self, placed: Placed, restarts: list[int], host: float | np.ndarray) -> None:
         """Fill ``placed.timestamps``: the device clock through the current fit, a new fit at
         each device epoch; the events of restarts and refreshed fits go to ``placed.events``.
 
@@ -112,6 +115,7 @@ class Timeline:
         until they meet the new line (after twice the step of device time), so they keep
         increasing within an epoch."""
         out = placed.timestamps
+        arrival = np.broadcast_to(host, out.shape)
         for a, b in pairwise([0, *restarts, len(out)]):
             if a == b:
                 continue
@@ -119,7 +123,8 @@ class Timeline:
                 self._keep(self.clock.reset())
                 self._last, self._fit = None, None
             device_s = placed.tick_us[a:b] / 1e6
-            self._keep(self.clock.observe(float(device_s[-1]), host))
+            for i in _read_ends(arrival[a:b]):
+                self._keep(self.clock.observe(float(device_s[i]), float(arrival[a + i])))
             fit = self.clock.fit()
             out[a:b] = fit.host_time(device_s)
             if self._last is not None:
@@ -142,6 +147,13 @@ class Timeline:
         """A final (device s, host s) observation of the fitter, kept for ``take_pairs``."""
         if pair is not None:
             self._pairs.append((pair[1], round(pair[0] * 1e6)))
+
+
+def _read_ends(arrival: np.ndarray) -> list[int]:
+    """The samples of a block that are clock observations, given each one's arrival: the
+    newest of each read (the last of each run of one arrival time), and the block's last,
+    which arrived with the read after it when the block ends at a device restart."""
+    return [*np.flatnonzero(arrival[1:] != arrival[:-1]).tolist(), len(arrival) - 1]
 
 
 def fit_event(fit: ClockFit, time_s: float, sample_index: int) -> Event:

@@ -26,8 +26,8 @@ class Collector:
         if reconnect:
             link.write(encode_command(CMD_IDENTIFY) + encode_command(CMD_START))
 
-    def data_received(self, data, host_time):
-        self.reads += 1
+    def data_received(self, data, host_time, reads):
+        self.reads += len(reads)
         samples = self.decoder.feed(data).samples
         self.seq += samples.seq.tolist()
         if len(samples.tick):
@@ -72,13 +72,13 @@ def test_reads_are_batched_and_complete(tmp_path):
 
 def waits(batch_s, tmp_path):
     """How long the oldest sample of each read waited for it, in seconds, over about 1.5 s
-    of a 1 kHz stream read with ``batch_s``: arrival minus the device's clock, less the least
-    of those for the newest sample of a read (which had just been sent; the simulated clock
-    does not drift)."""
+    of a 1 kHz stream read with ``batch_s``, each read handed over alone: arrival minus the
+    device's clock, less the least of those for the newest sample of a read (which had just
+    been sent; the simulated clock does not drift)."""
     tmp_path.mkdir()
     server, _ = serve(tmp_path)
     c = Collector()
-    link = SerialLink(str(tmp_path / "sensor"), c, batch_s=batch_s)
+    link = SerialLink(str(tmp_path / "sensor"), c, batch_s=batch_s, hand_over_s=batch_s)
     link.start()
     link.write(encode_command(CMD_START))
     assert wait_for(lambda: len(c.seq) >= 1500)

@@ -32,7 +32,7 @@ class Collect:
     def connection_lost(self, reason, host_time):
         pass
 
-    def data_received(self, data, host_time):
+    def data_received(self, data, host_time, reads):
         self.readings.append(self.source.feed(data))
 
 
