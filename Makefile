@@ -19,9 +19,10 @@ QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libdbus-1-3 libglib2.0-0 
 	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0
 # Test only: Chromium, in which the tests open the HTML report; the AVR toolchain and simavr,
 # in which the tests build and run the reference firmware; Xvfb, an X server on which the tests
-# open the window on Qt's real xcb platform.
+# open the window on Qt's real xcb platform; PulseAudio, a private sound server with a null sink
+# through which the tests play the eyes-free cue and record what it sounds like.
 TEST_DEBS := chromium fonts-liberation gcc-avr avr-libc simavr libsimavr-dev libelf-dev pkg-config \
-	xvfb
+	xvfb pulseaudio pulseaudio-utils
 # No screen: the window draws offscreen (the demo then records headless).
 HEADLESS := $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--headless)
 

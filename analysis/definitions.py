@@ -49,11 +49,22 @@ METRICS: dict[str, Metric] = {
     "trigger_point": Metric("trigger point", "", "trigger point label, e.g. 'upper trapezius L'"),
     "repetition": Metric("repetition", "", "1-based, per trigger point"),
     "blind": Metric("feedback off", "", "True when feedback was hidden (retention trial)"),
+    "feedback": Metric("feedback mode", "",
+                       "the training block's feedback mode for the hold (concurrent, "
+                       "bandwidth, faded, terminal, summary, none; empty: no training "
+                       "schedule)"),
+    "feedback_live": Metric("live feedback", "",
+                            "True when the trainee saw live feedback during the hold (the "
+                            "schedule gave it and it was not hidden)"),
     "start_s": Metric("start", "s",
                       "hold start (upward crossing of the off threshold), session time"),
     "end_s": Metric("end", "s", "hold end, session time"),
     "duration_s": Metric("duration", "s", "end − start"),
     "time_in_band_s": Metric("time in band", "s", "time inside the target band"),
+    "graded_time_in_band_s": Metric(
+        "time in band, graded", "s",
+        "time in the band with partial credit near it: full inside, falling linearly to none "
+        "10 % of the target outside (what the score counts)"),
     "time_to_band_s": Metric("time to band", "s",
                              "start to the first sample in the band (NaN: never)"),
     "plateau_start_s": Metric("plateau start", "s",
@@ -70,6 +81,9 @@ METRICS: dict[str, Metric] = {
     "plateau_cv": Metric("plateau CV", "", "SD / mean of the force on the plateau"),
     "steadiness_n": Metric("steadiness", "N",
                            "SD of the plateau force about its trend line (tremor, wander)"),
+    "drift_n": Metric("drift", "N",
+                      "change of the plateau's trend line from its start to its end "
+                      "(negative: the force faded)"),
     "overshoot_pct": Metric("settling overshoot", "%",
                             "(smoothed peak − plateau mean) / plateau mean"),
     "peak_over_band_pct": Metric("peak over band", "%",
@@ -94,11 +108,27 @@ METRICS: dict[str, Metric] = {
                           "upper edge of the target band the hold was judged against"),
     "min_hold_s": Metric("minimum hold", "s", "the dose's shortest hold that counts"),
     "max_hold_s": Metric("maximum hold", "s", "the dose's longest advised hold (0: none)"),
+    "ramp_min_n_per_s": Metric("ramp minimum", "N/s",
+                               "the dose's slowest advised loading rate (0: no minimum; NaN: "
+                               "not coached)"),
+    "ramp_max_n_per_s": Metric("ramp maximum", "N/s",
+                               "the dose's fastest advised loading rate (inf: no maximum; "
+                               "NaN: not coached)"),
     "abs_error_n": Metric("absolute error", "N",
                           "|plateau mean − target|, the target being the band's middle"),
     "constant_error_n": Metric("constant error", "N",
                                "plateau mean − target (positive: pressed harder)"),
     "pct_error": Metric("% error", "%", "absolute error / target"),
+    "self_estimate": Metric("self-estimate", "",
+                            "the trainee's estimate after the hold: −1 too light, 0 right, "
+                            "+1 too firm (NaN: none given)"),
+    "estimate_correct": Metric("estimate right", "",
+                               "the self-estimate says where the plateau mean lay: under, "
+                               "in or over the band (False: no estimate or no plateau)"),
+    "score": Metric("score", "0–100",
+                    "100 minus the deductions for time in band, early release, overshoot, "
+                    "steadiness, drift and ramp rate ('The hold score' in analysis/TABLE.md; "
+                    "NaN: not judged)"),
 }
 assert list(METRICS) == [f.name for f in fields(HoldMetrics)], "define every HoldMetrics field"
 

@@ -1,4 +1,5 @@
-"""Per-hold and across-hold metrics of static compression (pure functions on numpy arrays).
+"""The hold table: one row per hold (``HoldMetrics``) and a recording's rows (pure functions
+on numpy arrays). The across-hold statistics are ``analysis.consistency``'s (re-exported).
 
 The metrics are the ones the literature uses for force consistency (see
 docs/SOURCES.md): absolute, constant and variable error against a target, % error, CV
@@ -9,40 +10,14 @@ duration and steadiness; the distance to an instructor's curve (dynamic time war
 Holds themselves come from ``analysis.holds`` (the live detector): ``recording_metrics``
 segments offline with ``segment_holds`` so the report and the live hold clock agree. The
 fields the detector already computes (start, end, duration, peak, time in band, time to band)
-are taken from its ``Hold``; this module adds what needs the whole hold at once.
+are taken from its ``Hold``; the curve's plateau, ramp, overshoot, steadiness and drift come
+from ``analysis.hold_shape`` (its docstring defines them), and the score from
+``analysis.score`` (``score``, ``estimate_correct``).
 
 Definitions (all forces in N, times in s):
 
-* Smoothed force ``s``: centred 100 ms moving average of the hold's samples. It removes
-  8-12 Hz physiological tremor (a 10 Hz sine averages out exactly) but leaves a linear ramp
-  unchanged, so it is used to *locate* things; levels are averaged from the raw force.
-* Plateau: the part of the hold after the overshoot has settled and before the release.
-  1. ``core``: the middle half of the stretch from the smoothed peak to the end of the hold.
-     Its median smoothed force is the eventual level ``L``; a straight line (least squares)
-     fitted to the core samples within 10 % of ``L`` is the trend (fatigue drift).
-  2. The plateau starts at the first sample at or after the peak whose smoothed force lies
-     within +-``PLATEAU_TOL`` (8 %) of ``L`` around the trend (the overshoot has settled),
-     and ends half a smoothing window (50 ms) before the last sample within +-4 % (half
-     the tolerance) of it: the release has begun there, and the smoothed force starts
-     falling half a window before the raw force does.
-  3. Inside it, samples whose smoothed force falls more than ``PLATEAU_TOL`` x ``L`` below the
-     trend are re-press dips and are left out (the therapist briefly unloaded; the level they
-     held is what is measured).
-  4. There is no plateau (plateau metrics NaN) when the window lasts less than
-     ``PLATEAU_MIN_S`` (0.5 s), or when the trend changes by more than ``PLATEAU_MAX_CHANGE``
-     (20 % of ``L``) across it (a ramp straight into a release has no level to report).
-* plateau_mean_n: mean raw force over the plateau samples (dips excluded); plateau_cv its
-  SD / mean.
-* steadiness_n: SD of the plateau force (raw, dips excluded) about the least-squares line
-  through it: tremor and wander, not the slow fatigue drift (which would otherwise dominate
-  the SD of a long hold and say nothing about a steady hand).
-* ramp_rate_n_per_s: 0.6 L / (t80 - t20) where t20/t80 are the first times the smoothed
-  force reaches 20 % / 80 % of the plateau mean on the loading side (before the peak),
-  linearly interpolated between samples. ramp_rate_kpa_per_s converts it through
-  ``schemas.units`` with the contact area (NaN without one).
-* overshoot_pct (settling overshoot): (peak of the *smoothed* force - plateau mean) / plateau
-  mean x 100. The raw peak (``peak_n``, as the live detector reports it) also carries the
-  tremor, which would make even a perfect loading look like a few % overshoot.
+* ramp_rate_kpa_per_s converts ramp_rate_n_per_s through ``schemas.units`` with the contact
+  area (NaN without one).
 * peak_over_band_pct: (peak_n - the band's top) / the band's top x 100, negative when the
   peak stayed in or under the band: what the "overshoot" flag judges (``analysis.definitions``).
 * impulse_ns: trapezoidal integral of the raw force over the hold's samples.
@@ -52,8 +27,11 @@ Definitions (all forces in N, times in s):
   no maximum, as for a threshold ramp); dose_met: time_in_band >= min_hold_s and
   duration <= max_hold_s (the dose adherence criterion). All three are False for a hold the
   end of the recording cut off (``complete`` False, ``analysis.holds``): it is not judged.
-* band_low_n, band_high_n, min_hold_s, max_hold_s: the dose the hold was judged against (its
-  own file's protocol), so rows from recordings made with different protocols stay readable.
+* band_low_n, band_high_n, min_hold_s, max_hold_s, ramp_min/max_n_per_s: the dose the hold was
+  judged against (its own file's protocol, and the point's anchored band once the subject set
+  it), so rows from recordings made with different protocols stay readable and scorable.
+* feedback, feedback_live, self_estimate, estimate_correct: the hold's feedback condition and
+  the trainee's estimate of it, from the file's events (``recording_metrics``).
 
 The name, unit and one-line definition of every field, which the table, the report and review
 all show, are in ``analysis.definitions``.
@@ -63,12 +41,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from analysis.holds import Hold, config_for_band, segment_holds
+from analysis.consistency import ConsistencyRow, consistency, estimate_accuracy, variable_error
+from analysis.hold_records import RunningSums
+from analysis.hold_shape import (
+    PLATEAU_MAX_CHANGE,
+    PLATEAU_MIN_S,
+    PLATEAU_TOL,
+    SMOOTH_S,
+    Shape,
+    shape,
+)
+from analysis.holds import AUTO_GAP_FACTOR, Hold, config_for_band, segment_holds
+from analysis.score import estimate_correct, graded_time_in_band, score_metrics
 from schemas.session_protocol import Dose, protocol_of
 from schemas.units import from_newtons
 
@@ -81,15 +70,13 @@ __all__ = [
     "HoldMetrics",
     "band_or_nan",
     "consistency",
+    "estimate_accuracy",
     "hold_metrics",
     "recording_metrics",
+    "span_hold",
     "variable_error",
 ]
 
-SMOOTH_S = 0.1  # moving-average window that locates peak, plateau and ramp
-PLATEAU_TOL = 0.08  # plateau: smoothed force within this fraction of the level around the trend
-PLATEAU_MIN_S = 0.5  # shorter windows are not a plateau
-PLATEAU_MAX_CHANGE = 0.20  # trend change across the plateau, fraction of the level
 _NAN = math.nan
 
 
@@ -109,10 +96,13 @@ class HoldMetrics:
     trigger_point: str
     repetition: int
     blind: bool
+    feedback: str
+    feedback_live: bool
     start_s: float
     end_s: float
     duration_s: float
     time_in_band_s: float
+    graded_time_in_band_s: float
     time_to_band_s: float
     plateau_start_s: float
     plateau_end_s: float
@@ -122,6 +112,7 @@ class HoldMetrics:
     plateau_mean_n: float
     plateau_cv: float
     steadiness_n: float
+    drift_n: float
     overshoot_pct: float
     peak_over_band_pct: float
     complete: bool
@@ -136,100 +127,17 @@ class HoldMetrics:
     band_high_n: float
     min_hold_s: float
     max_hold_s: float
+    ramp_min_n_per_s: float
+    ramp_max_n_per_s: float
     abs_error_n: float
     constant_error_n: float
     pct_error: float
-
-
-@dataclass
-class ConsistencyRow:
-    """Across-hold statistics of one trigger point with feedback on (blind False) or off."""
-
-    trigger_point: str
-    blind: bool
-    n: int
-    plateau_mean_n: float
-    plateau_sd_n: float
-    plateau_cv: float
-    duration_mean_s: float
-    duration_sd_s: float
-    duration_cv: float
-    variable_error_n: float
-    adherence_pct: float
-    reps: list[int] = field(default_factory=list)
+    self_estimate: float
+    estimate_correct: bool
+    score: float
 
 
 # ---------------------------------------------------------------------------- one hold
-def _smooth(f: np.ndarray, w: int) -> np.ndarray:
-    """Centred moving average over 2*w+1 samples (shrinking at the edges)."""
-    n = f.size
-    if w <= 0 or n < 3:
-        return f.astype(np.float64, copy=True)
-    c = np.empty(n + 1)
-    c[0] = 0.0
-    np.cumsum(f, out=c[1:])
-    i = np.arange(n)
-    lo = np.maximum(i - w, 0)
-    hi = np.minimum(i + w + 1, n)
-    return (c[hi] - c[lo]) / (hi - lo)
-
-
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares line through (x, y) as (mean x, mean y, slope)."""
-    xm = float(x.mean())
-    dx = x - xm
-    den = float(np.square(dx).sum())  # ufunc reductions, not BLAS: no thread start-up
-    slope = float((dx * (y - y.mean())).sum()) / den if den > 0 else 0.0
-    return xm, float(y.mean()), slope
-
-
-def _first_crossing(t: np.ndarray, s: np.ndarray, level: float) -> float:
-    """Interpolated time of the first sample of ``s`` at or above ``level`` (NaN if none)."""
-    idx = np.flatnonzero(s >= level)
-    if idx.size == 0:
-        return _NAN
-    k = int(idx[0])
-    if k == 0 or s[k] == s[k - 1]:
-        return float(t[k])
-    return float(t[k - 1] + (level - s[k - 1]) * (t[k] - t[k - 1]) / (s[k] - s[k - 1]))
-
-
-def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, int] | None:
-    """(keep-mask over [p0, p1], p0, p1) in the hold's sample indices, or None."""
-    n = s.size
-    if n - ipk < 8:
-        return None
-    c0 = ipk + (n - ipk) // 4
-    c1 = ipk + 3 * (n - ipk) // 4
-    core = s[c0:c1]
-    if core.size < 4:
-        return None
-    level = float(np.median(core))
-    if not level > 0:
-        return None
-    keep = np.abs(core - level) <= 0.10 * level
-    if np.count_nonzero(keep) < 4:
-        return None
-    xm, ym, slope = _line(t[c0:c1][keep], core[keep])
-    tol = PLATEAU_TOL * level
-    tail_t = t[ipk:]
-    dev = s[ipk:] - (ym + slope * (tail_t - xm))
-    inside = np.flatnonzero(np.abs(dev) <= tol)
-    settled = np.flatnonzero(np.abs(dev) <= 0.5 * tol)
-    if settled.size == 0:
-        return None
-    p0 = ipk + int(inside[0])
-    # release: the smoothed force leaves the trend half a window before the raw force does
-    p1 = int(np.searchsorted(t, t[ipk + int(settled[-1])] - 0.5 * SMOOTH_S, "right")) - 1
-    if p1 <= p0:
-        return None
-    span = float(t[p1] - t[p0])
-    if span < PLATEAU_MIN_S or abs(slope) * span > PLATEAU_MAX_CHANGE * level:
-        return None
-    mask = dev[p0 - ipk:p1 - ipk + 1] >= -tol  # drop re-press dips
-    return mask, p0, p1
-
-
 def _hold_events(events: Iterable, hold: Hold) -> tuple[float, int]:
     """(last pain rating, button presses) among ``events`` inside the hold; NaN: no rating."""
     pain = _NAN
@@ -243,79 +151,49 @@ def _hold_events(events: Iterable, hold: Hold) -> tuple[float, int]:
     return pain, presses
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """What the force curve of one hold shows: its plateau and loading ramp (NaN: not found)."""
-
-    plateau_mean_n: float = _NAN
-    cv: float = _NAN
-    steadiness_n: float = _NAN
-    overshoot_pct: float = _NAN
-    ramp_n_per_s: float = _NAN
-    plateau_start_s: float = _NAN
-    plateau_end_s: float = _NAN
-
-
-def _shape(tt: np.ndarray, ff: np.ndarray) -> _Shape:
-    """Plateau (level, CV, steadiness about its trend, overshoot of the smoothed peak above it)
-    and the 20-80 % loading rate, from the samples ``tt``, ``ff`` of one hold (8 or more)."""
-    n = ff.size
-    dt = float(tt[-1] - tt[0]) / (n - 1)
-    w = int(round(0.5 * SMOOTH_S / dt)) if dt > 0 else 0
-    s = _smooth(ff, w)
-    ipk = int(np.argmax(s))
-    pl = _plateau(tt, s, ipk)
-    if pl is None:
-        return _Shape()
-    mask, p0, p1 = pl
-    pt, pf = tt[p0:p1 + 1][mask], ff[p0:p1 + 1][mask]
-    plateau_mean = float(pf.mean())
-    sd = float(pf.std(ddof=1)) if pf.size > 1 else _NAN
-    xm, ym, slope = _line(pt, pf)
-    resid = pf - (ym + slope * (pt - xm))
-    load_t, load_s = tt[:ipk + 1], s[:ipk + 1]
-    t20 = _first_crossing(load_t, load_s, 0.2 * plateau_mean)
-    t80 = _first_crossing(load_t, load_s, 0.8 * plateau_mean)
-    return _Shape(
-        plateau_mean_n=plateau_mean,
-        cv=sd / plateau_mean if plateau_mean > 0 else _NAN,
-        steadiness_n=float(np.sqrt(np.square(resid).sum() / max(pf.size - 2, 1))),
-        overshoot_pct=(float(s[ipk]) - plateau_mean) / plateau_mean * 100.0,
-        ramp_n_per_s=0.6 * plateau_mean / (t80 - t20) if t80 > t20 else _NAN,
-        plateau_start_s=float(tt[p0]), plateau_end_s=float(tt[p1]),
-    )
-
 
 def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: Iterable = (),
                  *, area_cm2: float = _NAN, trigger_point: str = "", repetition: int = 0,
-                 blind: bool = False) -> HoldMetrics:
-    """Metrics of one hold: ``t``, ``f`` the whole recording (or any stretch holding the hold),
-    ``hold`` from ``analysis.holds`` (its config's band should be ``dose``'s band: time in
-    band and time to band are the detector's), ``dose`` the point's protocol dose (its band in
-    newtons for ``area_cm2``; the target is the band's midpoint; the area also gives the ramp
-    in kPa/s), ``events`` objects with ``time`` and ``kind`` (and ``value`` for ``pain``),
-    e.g. ``schemas.events.Event``."""
+                 blind: bool = False, band_n: tuple[float, float] | None = None,
+                 feedback: str = "", feedback_live: bool | None = None,
+                 self_estimate: float = _NAN) -> HoldMetrics:
+    """Metrics of one hold, scored: ``t``, ``f`` the whole recording (or any stretch holding the
+    hold), ``hold`` from ``analysis.holds`` (measured against the band it is judged by: time
+    in band and time to band are the detector's), ``dose`` the point's protocol dose, ``band_n``
+    the band in N (default: the dose's for ``area_cm2``; a point's anchored band once the
+    subject set it; the target is its midpoint), ``events`` objects with ``time`` and ``kind``
+    (and ``value`` for ``pain``), e.g. ``schemas.events.Event``. ``feedback`` is the hold's
+    mode, ``feedback_live`` whether live feedback was on (default: not ``blind``), and
+    ``self_estimate`` the trainee's estimate (-1, 0, +1; NaN: none)."""
     a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
     b = max(b, a)
     tt, ff = (np.asarray(x[a:b], dtype=np.float64) for x in (t, f))
-    low, high = band_or_nan(dose, area_cm2)
+    low, high = band_n if band_n is not None else band_or_nan(dose, area_cm2)
     target = 0.5 * (low + high)
     pain, presses = _hold_events(events, hold)
     impulse = float(np.trapezoid(ff, tt)) if ff.size >= 2 else 0.0
-    shape = _shape(tt, ff) if ff.size >= 8 else _Shape()
+    sh = shape(tt, ff) if ff.size >= 8 else Shape()
     try:
-        ramp_kpa = float(from_newtons(shape.ramp_n_per_s, "kPa", area_cm2))
+        ramp_kpa = float(from_newtons(sh.ramp_n_per_s, "kPa", area_cm2))
     except ValueError:
         ramp_kpa = _NAN
-    const = shape.plateau_mean_n - target
-    return HoldMetrics(
+    try:
+        corridor = dose.ramp_n_per_s(area_cm2) or (_NAN, _NAN)
+    except ValueError:  # a pressure corridor without a contact area
+        corridor = (_NAN, _NAN)
+    const = sh.plateau_mean_n - target
+    m = HoldMetrics(
         trigger_point=trigger_point, repetition=int(repetition), blind=bool(blind),
+        feedback=feedback,
+        feedback_live=(not blind) if feedback_live is None else bool(feedback_live),
         start_s=hold.start_s, end_s=hold.end_s, duration_s=hold.duration_s,
-        time_in_band_s=hold.time_in_band_s, time_to_band_s=hold.time_to_band_s,
-        plateau_start_s=shape.plateau_start_s, plateau_end_s=shape.plateau_end_s,
-        ramp_rate_n_per_s=shape.ramp_n_per_s, ramp_rate_kpa_per_s=ramp_kpa,
-        peak_n=hold.peak_n, plateau_mean_n=shape.plateau_mean_n, plateau_cv=shape.cv,
-        steadiness_n=shape.steadiness_n, overshoot_pct=shape.overshoot_pct,
+        time_in_band_s=hold.time_in_band_s,
+        graded_time_in_band_s=graded_time_in_band(tt, ff, low, high),
+        time_to_band_s=hold.time_to_band_s,
+        plateau_start_s=sh.plateau_start_s, plateau_end_s=sh.plateau_end_s,
+        ramp_rate_n_per_s=sh.ramp_n_per_s, ramp_rate_kpa_per_s=ramp_kpa,
+        peak_n=hold.peak_n, plateau_mean_n=sh.plateau_mean_n, plateau_cv=sh.cv,
+        steadiness_n=sh.steadiness_n, drift_n=sh.drift_n, overshoot_pct=sh.overshoot_pct,
         peak_over_band_pct=(hold.peak_n - high) / high * 100.0 if high > 0 else _NAN,
         complete=hold.complete,  # False: cut off by the recording's end, not judged
         early_release=hold.complete and bool(hold.duration_s < dose.min_hold_s),
@@ -326,49 +204,38 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
         impulse_ns=impulse, pain=pain, button_presses=presses, target_n=target,
         band_low_n=low, band_high_n=high, min_hold_s=float(dose.min_hold_s),
         max_hold_s=float(dose.max_hold_s),
+        ramp_min_n_per_s=corridor[0], ramp_max_n_per_s=corridor[1],
         abs_error_n=abs(const), constant_error_n=const,
         pct_error=abs(const) / target * 100.0 if target > 0 else _NAN,
+        self_estimate=float(self_estimate), estimate_correct=False, score=_NAN,
     )
+    if math.isfinite(m.self_estimate):
+        m.estimate_correct = estimate_correct(int(m.self_estimate), m)
+    m.score = score_metrics(m).score
+    return m
 
 
-# ---------------------------------------------------------------------------- across holds
-def _sd(x: np.ndarray) -> float:
-    return float(np.std(x, ddof=1)) if x.size > 1 else _NAN
-
-
-def variable_error(values: Iterable[float]) -> float:
-    """Variable error: SD (n - 1) of the constant errors; non-finite values are ignored."""
-    v = np.asarray(list(values), dtype=np.float64)
-    return _sd(v[np.isfinite(v)])
-
-
-def consistency(rows: Sequence[HoldMetrics]) -> list[ConsistencyRow]:
-    """Per trigger point and feedback condition (blind False = feedback on): n, mean, SD
-    (n - 1) and CV of the plateau mean and of the duration, variable error, and dose
-    adherence (% of holds with ``dose_met``). Holds without a plateau count in n, duration and
-    adherence but not in the plateau statistics. Rows in order of first appearance."""
-    groups: dict[tuple[str, bool], list[HoldMetrics]] = {}
-    for r in rows:
-        groups.setdefault((r.trigger_point, bool(r.blind)), []).append(r)
-    out = []
-    for (tp, blind), rs in groups.items():
-        pm = np.array([r.plateau_mean_n for r in rs], dtype=np.float64)
-        pm = pm[np.isfinite(pm)]
-        du = np.array([r.duration_s for r in rs], dtype=np.float64)
-        pmean = float(pm.mean()) if pm.size else _NAN
-        dmean = float(du.mean())
-        psd, dsd = _sd(pm), _sd(du)
-        out.append(ConsistencyRow(
-            trigger_point=tp, blind=blind, n=len(rs),
-            plateau_mean_n=pmean, plateau_sd_n=psd,
-            plateau_cv=psd / pmean if pmean > 0 else _NAN,
-            duration_mean_s=dmean, duration_sd_s=dsd,
-            duration_cv=dsd / dmean if dmean > 0 else _NAN,
-            variable_error_n=variable_error(r.constant_error_n for r in rs),
-            adherence_pct=100.0 * sum(r.dose_met for r in rs) / len(rs),
-            reps=[r.repetition for r in rs],
-        ))
-    return out
+def span_hold(t: np.ndarray, f: np.ndarray, start_s: float, end_s: float,
+              band_n: tuple[float, float], *, index: int = 0, complete: bool = True) -> Hold:
+    """The detector's statistics of the samples from ``start_s`` to ``end_s`` against
+    ``band_n`` (N), as a ``Hold``: for a hold whose ends are known but whose band is another
+    (the live window's finished hold; a hold after the subject anchored its point's band).
+    Each sample weighs its interval since the one before, capped as the detector caps a gap
+    (``AUTO_GAP_FACTOR`` x the median interval)."""
+    t = np.asarray(t, dtype=np.float64)
+    a, b = (int(v) for v in np.searchsorted(t, (start_s, end_s), side="left"))
+    sums = RunningSums()
+    if b > a:
+        d = np.empty(b - a)
+        d[0] = t[a] - t[a - 1] if a > 0 else 0.0
+        d[1:] = np.diff(t[a:b])
+        np.maximum(d, 0.0, out=d)  # a clock stepping back covers no time
+        cap = AUTO_GAP_FACTOR * float(np.median(d[1:])) if b - a > 1 else math.inf
+        raw = d.copy() if d.max() > cap else None
+        np.minimum(d, cap, out=d)
+        sums.add(t[a:b], np.asarray(f[a:b], dtype=np.float64), d, raw,
+                 config_for_band(*band_n), 0, b - a)
+    return sums.freeze(index, float(start_s), float(end_s), complete)
 
 
 # ---------------------------------------------------------------------------- a recording
@@ -383,8 +250,11 @@ def recording_metrics(rec) -> list[HoldMetrics]:
     counting there (``recorder.hold_tracker``), and from that ``trigger_point`` on it detects
     with a fresh detector, so the data are segmented afresh from there too. Each hold is then
     named after the ``/holds`` row it overlaps most (its repetition too); without one, after
-    the current point (repetitions counted here). Pain, button presses and blind (feedback
-    off: ``blind_on`` until ``blind_off``, taken at the hold's start) come from the events.
+    the current point (repetitions counted here). Pain, button presses, blind, the feedback
+    condition and the self-estimate come from the events (``_conditions``). A point's
+    ``target_anchor`` event (the subject set its target) gives the holds there that start
+    after it the anchored band (``Dose.anchored_band_n``): their time in band is measured
+    against it, their boundaries still by the protocol's band's thresholds.
     """
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
@@ -405,14 +275,13 @@ def recording_metrics(rec) -> list[HoldMetrics]:
 
     sched_t = np.array([s[0] for s in sched])
     pain_btn = [e for e in evs if e.kind in ("pain", "button_down")]
-    blind_ev = [(e.time, e.kind == "blind_on") for e in evs if e.kind in ("blind_on", "blind_off")]
-    blind_t = np.array([b[0] for b in blind_ev])
     starts = np.array([float(r["start"]) for r in rows])
     ends = np.array([float(r["end"]) for r in rows])
     pe_t = np.array([e.time for e in pain_btn])
+    anchors = [(e.time, e.text, float(e.value)) for e in evs if e.kind == "target_anchor"]
     reps: dict[str, int] = {}
     out = []
-    for h in holds:
+    for h, cond in zip(holds, _conditions(evs, holds), strict=True):
         label, rep = None, 0
         if starts.size:
             ov = np.minimum(ends, h.end_s) - np.maximum(starts, h.start_s)
@@ -423,13 +292,59 @@ def recording_metrics(rec) -> list[HoldMetrics]:
             label = sched[int(np.searchsorted(sched_t, h.start_s, "right")) - 1][1]
             rep = reps.get(label, 0) + 1
         reps[label] = rep
-        k = int(np.searchsorted(blind_t, h.start_s, "right")) - 1
-        blind = blind_ev[k][1] if k >= 0 else False
         a = int(np.searchsorted(pe_t, h.start_s, "left"))
         hev = pain_btn[a:int(np.searchsorted(pe_t, h.end_s, "right"))]
+        band = _anchored_band(anchors, label, h.start_s, doses[label])
+        if band is not None:
+            h = span_hold(t, f, h.start_s, h.end_s, band, index=h.index, complete=h.complete)
         out.append(hold_metrics(t, f, h, doses[label], hev, area_cm2=area,
-                                trigger_point=label, repetition=rep, blind=blind))
+                                trigger_point=label, repetition=rep, band_n=band,
+                                **asdict(cond)))
     return out
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """A hold's feedback condition and the trainee's estimate of it (``hold_metrics``' keys)."""
+
+    blind: bool
+    feedback: str
+    feedback_live: bool
+    self_estimate: float
+
+
+def _conditions(evs: list, holds: list[Hold]) -> list[_Condition]:
+    """Per hold (in time order), from the events (in time order): blind (``blind_on`` until
+    ``blind_off``, at its start); feedback and feedback_live from the latest ``feedback``
+    event at or before its start (text the mode, value 1 live), live only when not blind too
+    (without such events: "" and not blind); self_estimate: the first ``self_estimate``
+    event at or after its end and before the next hold starts (NaN: none)."""
+    def latest(kinds: tuple[str, ...], at: float):
+        chosen = [e for e in evs if e.kind in kinds and e.time <= at]
+        return chosen[-1] if chosen else None
+
+    estimates = [e for e in evs if e.kind == "self_estimate"]
+    out = []
+    for k, h in enumerate(holds):
+        b = latest(("blind_on", "blind_off"), h.start_s)
+        blind = b is not None and b.kind == "blind_on"
+        fb = latest(("feedback",), h.start_s)
+        until = holds[k + 1].start_s if k + 1 < len(holds) else math.inf
+        est = next((float(e.value) for e in estimates if h.end_s <= e.time < until), _NAN)
+        out.append(_Condition(
+            blind=blind, feedback=fb.text if fb is not None else "",
+            feedback_live=(fb is None or bool(fb.value)) and not blind, self_estimate=est))
+    return out
+
+
+def _anchored_band(anchors: list[tuple[float, str, float]], label: str, at: float,
+                   dose: Dose) -> tuple[float, float] | None:
+    """The band of point ``label`` for a hold starting at ``at``: ``dose.anchored_band_n`` of
+    the latest ``target_anchor`` (time, label, target N > 0) there before it; None: not
+    anchored (the protocol's band applies)."""
+    set_before = [target for time, lab, target in anchors
+                  if lab == label and time <= at and target > 0]  # NaN or <= 0: no target
+    return dose.anchored_band_n(set_before[-1]) if set_before else None
 
 
 def _dose_for(label: str, proto, rows, row_tp: list[str]) -> Dose:

@@ -11,9 +11,12 @@ to be read without a manual:
   from ``analysis.definitions``, as review's do;
 * per trigger point with holds: the holds overlaid (each decimated to at most
   ``MAX_PLOT_POINTS`` points) on the shaded target band and hold window, the instructor's
-  reference dashed, and a table with one row per hold and its flags (``hold_flags``). The
+  reference dashed, and a table with one row per hold, its score, its flags (``hold_flags``)
+  and its score's largest deduction (``analysis.score``). The
   reference at a point is the mean of the instructor's holds there (``reference_curve``);
   each hold's distance to it is DTW per second of hold and the median difference;
+* learning curves per trainee (``analysis.learning``): per session the mean score and error
+  of the holds with and without live feedback, and the dependency gap between them;
 * progress across sessions for a trainee with several recordings: per point, the plateau
   mean's error and the CV of the plateau means by session, on fixed scales set by the band.
 
@@ -38,7 +41,9 @@ import numpy as np
 from analysis.curves import dtw_per_second, median_abs_difference, reference_curve
 from analysis.decimate import peak_decimate
 from analysis.definitions import FLAGS, INCOMPLETE, METRICS, REFERENCE_METRICS, hold_flags
+from analysis.learning import learning_curves, learning_section, recording_rows
 from analysis.metrics import HoldMetrics, recording_metrics
+from analysis.score import score_metrics
 from analysis.svg import DASH, Series, esc, num, svg_plot
 from schemas.atomic import write_text_atomic
 from schemas.hdf5 import RecordingFileError
@@ -178,7 +183,8 @@ def _tag(recs, i: int) -> str:
 # the hold table's metric columns: (HoldMetrics field, decimals, converted to display unit)
 _COLUMNS = (("repetition", 0, False), ("duration_s", 1, False), ("time_in_band_s", 1, False),
             ("plateau_mean_n", 1, True), ("peak_over_band_pct", 0, False),
-            ("steadiness_n", 2, True), ("abs_error_n", 1, True), ("pain", 0, False))
+            ("steadiness_n", 2, True), ("abs_error_n", 1, True), ("pain", 0, False),
+            ("score", 0, False))
 
 
 def _head(name: str, unit: str, definition: str) -> str:
@@ -187,11 +193,14 @@ def _head(name: str, unit: str, definition: str) -> str:
 
 
 def _badges(m: HoldMetrics) -> str:
+    """The hold's flags, then its score's largest deduction (what cost it most)."""
     flags = hold_flags(m)
+    largest = score_metrics(m).largest
+    note = f' <span class="note">{esc(largest.text())}</span>' if largest else ""
     if not flags:
-        return '<span class="badge b-ok">ok</span>'
+        return f'<span class="badge b-ok">ok</span>{note}'
     return " ".join(f'<span class="badge b-{f.key}" title="{esc(f.definition)}">'
-                    f"{esc(f.name)}</span>" for f in flags)
+                    f"{esc(f.name)}</span>" for f in flags) + note
 
 
 def _point_plot(point: _Point, recs, curves, u: _Units) -> str:
@@ -442,6 +451,8 @@ def build_report(recordings: Sequence, reference=None, *,
         parts.append(_legend_section(u, reference is not None))
     for k, pt in enumerate(points):
         parts.append(_point_section(k, pt, recs, u, reference is not None))
+    parts.append(learning_section(learning_curves(
+        row for rec, rows in zip(recs, metrics, strict=True) for row in recording_rows(rec, rows))))
     parts.append(_progress_section(recs, metrics, list(dict.fromkeys(p.label for p in points)),
                                    u))
     parts.append("</body></html>\n")

@@ -3,7 +3,9 @@ record`` and for anyone running ``palpation info`` on the file.
 
 It says who (trainee), what they followed (protocol) and how the force was measured
 (calibration); then per trigger point the holds done against the protocol's repetitions and how
-many met the dose, the mean time in band and the most common flag.
+many met the dose, the mean time in band, the most common flag, the mean score
+(``analysis.score``) and, when the trainee estimated their holds, how many estimates were right
+(error-detection accuracy).
 
 Why it is computed from the file through the analysis code: the holds are the rows of
 ``palpation analyze``'s table (``analysis.metrics.recording_metrics``) and the flags are the
@@ -25,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from analysis.definitions import hold_flags
-from analysis.metrics import recording_metrics
+from analysis.metrics import estimate_accuracy, recording_metrics
 from schemas.session_protocol import protocol_of
 
 __all__ = ["PointSummary", "SessionSummary", "calibration_text", "session_summary",
@@ -52,6 +54,9 @@ class SessionSummary:
     mean_time_in_band_s: mean time in the target band over the complete holds (NaN: none).
     most_common_flag: the flag (``analysis.definitions``) raised by the most complete holds,
     "" when none raised one; most_common_flag_holds: by how many.
+    mean_score: mean score of the scored holds (NaN: none). estimates: complete holds with a
+    self-estimate and a plateau; estimates_right: how many of those were right
+    (``analysis.consistency.estimate_accuracy``).
     """
 
     trainee: str
@@ -63,6 +68,9 @@ class SessionSummary:
     mean_time_in_band_s: float
     most_common_flag: str
     most_common_flag_holds: int
+    mean_score: float
+    estimates: int
+    estimates_right: int
     points: list[PointSummary] = field(default_factory=list)
 
 
@@ -81,6 +89,8 @@ def session_summary(rec) -> SessionSummary:
         point.incomplete += not m.complete
     flags = Counter(f.name for m in done for f in hold_flags(m))
     flag, flag_holds = flags.most_common(1)[0] if flags else ("", 0)
+    scores = [m.score for m in done if math.isfinite(m.score)]
+    estimates, right = estimate_accuracy(done)
     session = rec.session or {}
     return SessionSummary(
         trainee=str(session.get("trainee", "")),
@@ -91,6 +101,9 @@ def session_summary(rec) -> SessionSummary:
         mean_time_in_band_s=(math.fsum(m.time_in_band_s for m in done) / len(done)
                              if done else math.nan),
         most_common_flag=flag, most_common_flag_holds=flag_holds,
+        mean_score=math.fsum(scores) / len(scores) if scores else math.nan,
+        estimates=estimates,
+        estimates_right=right,
         points=list(points.values()))
 
 
@@ -134,4 +147,9 @@ def summary_lines(s: SessionSummary) -> list[str]:
     flag = (f"{s.most_common_flag} ({s.most_common_flag_holds} of {s.holds} holds)"
             if s.most_common_flag else "none")
     lines.append(f"most common flag   {flag}")
+    score = f"{s.mean_score:.0f} of 100" if math.isfinite(s.mean_score) else "— (no hold scored)"
+    lines.append(f"mean score         {score}")
+    if s.estimates:
+        lines.append(f"self-estimates     {s.estimates_right} of {s.estimates} right "
+                     f"({100.0 * s.estimates_right / s.estimates:.0f} %)")
     return lines

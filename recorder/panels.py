@@ -27,6 +27,7 @@ LIVE_POINTS = 1000  # per live curve and frame
 COLORS = {
     "background": "#111418",
     "band": (46, 160, 67, 60),
+    "neutral_band": (139, 148, 158, 45),  # bandwidth feedback, inside the zone: no colour
     "window": (88, 166, 255, 28),
     "history": (200, 200, 200, 90),
     "reference": (255, 80, 230, 230),  # magenta: unlike the selected hold's yellow
@@ -41,14 +42,15 @@ COLORS = {
 }
 
 
-def shown_band(dose: Dose | None, area_cm2: float,
-               per_unit: float) -> tuple[float, float] | None:
-    """``dose``'s target band in display units (newtons for ``area_cm2`` times ``per_unit``),
-    or None without a dose or a finite band, and for a threshold ramp (its "band" is the
-    plausible range of thresholds up to the cut-off: nothing to hold, so nothing to shade)."""
+def shown_band(dose: Dose | None, area_cm2: float, per_unit: float,
+               band_n: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """``dose``'s target band in display units (newtons for ``area_cm2`` times ``per_unit``;
+    ``band_n``, newtons, instead when given: a band anchored on the subject), or None
+    without a dose or a finite band, and for a threshold ramp (its "band" is the plausible
+    range of thresholds up to the cut-off: nothing to hold, so nothing to shade)."""
     if dose is None or dose.is_threshold_ramp:
         return None
-    low, high = dose.band_n(area_cm2)
+    low, high = dose.band_n(area_cm2) if band_n is None else band_n
     band = (low * per_unit, high * per_unit)
     return band if all(map(math.isfinite, band)) else None
 
@@ -70,6 +72,13 @@ class StillPlot(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.band = pg.LinearRegionItem(orientation="horizontal", movable=False,
                                         brush=pg.mkBrush(COLORS["band"]), pen=pg.mkPen(None))
+        self.band_coloured = True
+
+    def colour_band(self, coloured: bool) -> None:
+        """The band in its colour, or neutral grey (bandwidth feedback inside the zone)."""
+        if coloured != self.band_coloured:
+            self.band_coloured = coloured
+            self.band.setBrush(pg.mkBrush(COLORS["band" if coloured else "neutral_band"]))
 
 
 class HoldPlot(StillPlot):
@@ -99,11 +108,12 @@ class HoldPlot(StillPlot):
         self._x_max = 25.0
         self._y_max = 1.0
 
-    def set_dose(self, dose: Dose | None, area_cm2: float = math.nan,
-                 per_unit: float = 1.0) -> None:
-        """Shade ``dose``'s band (newtons for ``area_cm2``, shown as ``per_unit`` display
-        units per newton) and its min/max hold window; None, or no band, hides both."""
-        band = shown_band(dose, area_cm2, per_unit)
+    def set_dose(self, dose: Dose | None, area_cm2: float = math.nan, per_unit: float = 1.0,
+                 band_n: tuple[float, float] | None = None) -> None:
+        """Shade ``dose``'s band (newtons for ``area_cm2``, or ``band_n`` newtons when given,
+        shown as ``per_unit`` display units per newton) and its min/max hold window; None, or
+        no band, hides both."""
+        band = shown_band(dose, area_cm2, per_unit, band_n)
         if dose is None or band is None:
             self.band.hide()
             self.window.hide()
@@ -137,6 +147,16 @@ class HoldPlot(StillPlot):
         self.current.setData(x, y)
         if len(x):
             self._grow([(x, y)])
+
+    def set_range(self, x_max: float, y_max: float) -> None:
+        """Fit the axes to 0..``x_max`` s and 0..``y_max`` (a finished hold shown alone,
+        where the live plot's ranges, which only grow, would leave it small); non-finite
+        limits are left as they were."""
+        if math.isfinite(x_max) and x_max > 0:
+            self._x_max = x_max
+        if math.isfinite(y_max) and y_max > 0:
+            self._y_max = y_max
+        self._apply_range()
 
     def _replace(self, items: list, curves: list, color, style=None) -> list:
         for item in items:

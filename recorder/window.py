@@ -5,6 +5,10 @@ buffer and the session's state (live hold, finished holds, status) and redraws. 
 never touches the port or the file; keys become session calls, which become events in the
 file. Readable from a metre: a large readout, a large cue, a hold clock counting only time in
 the band. The widgets and their places are built by ``recorder.window_layout``.
+
+Under a training schedule (a protocol's ``[training]``), what is shown live follows the
+hold's feedback condition (``recorder.feedback_view``), and what follows a hold (the
+self-estimate, the results) is ``recorder.training_view``'s.
 """
 
 from __future__ import annotations
@@ -21,6 +25,16 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from analysis.decimate import peak_decimate
 from firmware_bridge.frames import FLAG_BUTTON
 from recorder.coach import Cue, coach, ramp_cue, ramp_slope
+from recorder.cue_audio import AudioCue, open_audio_cue
+from recorder.feedback_view import (
+    BLIND_MESSAGE,
+    ESTIMATE_KEYS,
+    NEUTRAL_MESSAGE,
+    NO_FEEDBACK_MESSAGE,
+    FeedbackState,
+    LiveView,
+    live_view,
+)
 from recorder.panels import (
     COLORS,
     LIVE_POINTS,
@@ -29,7 +43,8 @@ from recorder.panels import (
     shown_band,
 )
 from recorder.qtstart import fit_to_screen, start_qt
-from recorder.session import RecordingSession
+from recorder.session import RecordingSession, SessionStatus
+from recorder.training_view import TrainingView
 from recorder.window_layout import TRACE_SECONDS, FrameClock, build_layout
 from schemas.session_protocol import Dose
 from schemas.units import newtons_per_unit, value_text
@@ -68,20 +83,25 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._notice: tuple[float, str] | None = None  # (when, a refused tare's reason)
         self.history: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._holds_seen = 0
+        self._last_end_s = math.inf  # the newest finished hold's end, until the next starts
+        self._in_hold = False
         self._point_shown = -1
         self._help = False
         self._texts: dict[str, str] = {}
         self._trace_floor = 0.0
         self._status_at = 0.0
+        self.audio_cue: AudioCue | None = None  # the eyes-free cue (run_live's audio_cue)
         self.setWindowTitle(f"palpation — {session.options.out.name}")
         self.setStyleSheet(f"background-color: {COLORS['background']}; color: #e6edf3;")
-        build_layout(self, [self._dose(i) for i in range(len(self.labels))])
+        build_layout(self, [self.dose_of(i) for i in range(len(self.labels))])
+        training = session.training
+        self.training = TrainingView(self, training) if training is not None else None
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(max(1, round(1000 / fps)))
 
-    def _dose(self, index: int) -> Dose | None:
+    def dose_of(self, index: int) -> Dose | None:
         protocol = self.session.protocol
         return protocol.points[index].dose if protocol is not None else None
 
@@ -90,18 +110,26 @@ class LiveWindow(QtWidgets.QMainWindow):
     def refresh(self) -> None:
         """One frame: read the ring and the session, redraw what changed."""
         s = self.session
+        st = s.status()
         point = s.point_index
         if point != self._point_shown:
             self._show_point(point)
         self._collect_finished_holds()
         view = s.ring.latest(int(TRACE_SECONDS * self._rate()))
         self.clock.drawn_total = view.total
-        blind = s.blind
         live = s.live_hold
-        if live is not None and live.start_s > self.verdict_label.hold_end_s:
+        self._in_hold = live is not None
+        if live is not None and live.start_s > self._last_end_s:  # the next hold began
+            self._last_end_s = math.inf
             self.verdict_label.set_verdict(None)
+            if self.training is not None:
+                self.training.hold_started()
         force_n = self._readout_force(view)
-        if len(view.time):
+        shown = live_view(st.condition, s.blind, force_n, s.band_n(point))
+        blind = not shown.live
+        if self.audio_cue is not None:
+            self.audio_cue.feed(force_n)
+        if len(view.time) and shown.live:  # a hidden trace is not drawn
             x, y = peak_decimate(view.time - view.time[-1], view.force * self.per_unit,
                                  LIVE_POINTS)
             self.trace.show_trace(x, y, self._trace_floor)
@@ -114,14 +142,16 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.heart.set_current(x, y)
         else:
             self.heart.set_current(np.empty(0), np.empty(0))
-        self._show_cues(live, force_n, view, blind)
+        self._show_cues(live, force_n, view, shown)
+        if self.training is not None:
+            self.training.frame(st.condition)
         if view.flags.size:
             pressed = bool(view.flags[-1] & FLAG_BUTTON)
-            self._set("button", self.button_label, "● BUTTON" if pressed else "")
+            self.set_text("button", self.button_label, "● BUTTON" if pressed else "")
         now = time.monotonic()
         if now - self._status_at >= STATUS_PERIOD_S:
             self._status_at = now
-            self._show_status()
+            self._show_status(st)
 
     def _rate(self) -> float:
         info = self.session.device_info
@@ -133,49 +163,65 @@ class LiveWindow(QtWidgets.QMainWindow):
         recent = view.force[view.time >= view.time[-1] - READOUT_SECONDS]
         return float(recent.mean())
 
-    def _show_cues(self, live, force_n: float, view, blind: bool) -> None:
+    def _show_live(self, shown: LiveView) -> None:
+        """Show or hide every live widget (the trace, readout, clock, hold plots and the
+        small multiples' earlier holds), and the band's colour, as ``shown`` says."""
+        on = shown.live
+        for w in (self.readout, self.unit_label, self.clock_label, self.ramp_label, self.trace,
+                  self.multiples):
+            w.setVisible(on)
+        self.heart.setVisible(on and not self.ramp.active)
+        self.ramp.plot.setVisible(on and self.ramp.active)
+        # a hold shown live keeps its verdict until the next begins, whatever that one gets
+        self.verdict_label.setVisible(not self.session.blind and (
+            on or (self.training is not None and self.training.verdict_allowed)))
+        for plot in (self.trace, self.heart):
+            plot.colour_band(shown.cues)
+
+    def _show_cues(self, live, force_n: float, view, shown: LiveView) -> None:
         s = self.session
-        for w in (self.readout, self.clock_label, self.ramp_label, self.trace,
-                  self.verdict_label):
-            w.setVisible(not blind)
-        if blind:
-            self._set("cue", self.cue_label, "BLIND TRIAL — feedback off", COLORS["idle"])
+        self._show_live(shown)
+        if not shown.live:
+            self.set_text("cue", self.cue_label, shown.message, COLORS["idle"])
             return
         value = force_n * self.per_unit
-        self._set("readout", self.readout, "—" if math.isnan(value) else f"{value:.1f}")
+        self.set_text("readout", self.readout, "—" if math.isnan(value) else f"{value:.1f}")
         if s.protocol is None:
             return
         if s.protocol_complete:
-            self._set("cue", self.cue_label, COMPLETE_MESSAGE, COLORS["complete"])
-            self._set("clock", self.clock_label, "")
-            self._set("ramp", self.ramp_label, "")
+            self.set_text("cue", self.cue_label, COMPLETE_MESSAGE, COLORS["complete"])
+            self.set_text("clock", self.clock_label, "")
+            self.set_text("ramp", self.ramp_label, "")
             return
         dose = s.protocol.points[s.point_index].dose
         if self.ramp.active:
             ramp = self.ramp.texts()
-            self._set("cue", self.cue_label, ramp.cue, ramp.color)
-            self._set("clock", self.clock_label, ramp.line)
-            self._set("ramp", self.ramp_label, ramp.note)
+            self.set_text("cue", self.cue_label, ramp.cue, ramp.color)
+            self.set_text("clock", self.clock_label, ramp.line)
+            self.set_text("ramp", self.ramp_label, ramp.note)
             return
         state = coach(live, force_n, dose, s.contact_area_cm2)
-        self._set("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
+        if shown.cues:
+            self.set_text("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
+        else:
+            self.set_text("cue", self.cue_label, NEUTRAL_MESSAGE, COLORS["idle"])
         window = f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s"
-        self._set("clock", self.clock_label,
-                  f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
+        self.set_text("clock", self.clock_label,
+                      f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
         corridor = s.protocol.ramp_n_per_s(s.point_index)
         if corridor and len(view.time) > 2:
             slope = ramp_slope(view.time, view.force)
             cue = ramp_cue(slope, *corridor) if live is not None else None
             text = "" if cue is None else \
                 f"ramp {value_text(slope * self.per_unit, self.unit + '/s')} {cue}"
-            self._set("ramp", self.ramp_label, text)
+            self.set_text("ramp", self.ramp_label, text)
 
     def _show_point(self, point: int) -> None:
         self._point_shown = point
-        dose, area = self._dose(point), self.session.contact_area_cm2
+        dose, area = self.dose_of(point), self.session.contact_area_cm2
         self.heart.set_dose(dose, area, self.per_unit)
         self.heart.set_history(self.history.get(point, []))
-        self.heart.setVisible(not self.ramp.set_point(dose, point))
+        self.ramp.set_point(dose, point)
         self.multiples.set_current(point)
         band = shown_band(dose, area, self.per_unit)
         self._trace_floor = band[1] * 1.3 if band is not None else 0.0
@@ -193,21 +239,25 @@ class LiveWindow(QtWidgets.QMainWindow):
         done, reps = len(self.history.get(point, [])), p.dose.repetitions
         where = (f"{reps} of {reps} repetitions done" if done >= reps
                  else f"repetition {done + 1} of {reps}")
-        self._set("point", self.point_label,
-                  f"{point + 1}/{len(protocol.points)}  {p.label}   {where}")
-        self._set("note", self.note_label, p.note)
+        self.set_text("point", self.point_label,
+                      f"{point + 1}/{len(protocol.points)}  {p.label}   {where}")
+        self.set_text("note", self.note_label, p.note)
 
     def _collect_finished_holds(self) -> None:
         """Take each newly finished hold's samples from the ring once, decimated; the newest
         one's verdict is shown."""
         holds = self.session.holds
-        for rec in holds[self._holds_seen:]:
+        for number, rec in enumerate(holds[self._holds_seen:], start=self._holds_seen):
             h = rec.hold
             part = self.session.ring.since(h.start_s)
             keep = part.time <= h.end_s
             curve = hold_curve(part.time[keep], part.force[keep] * self.per_unit, h.start_s)
             self.history.setdefault(rec.point_index, []).append(curve)
-            if rec is holds[-1]:
+            self._last_end_s = h.end_s
+            if self.training is not None:
+                self.training.hold_finished(number, rec, curve, part.time[keep],
+                                            part.force[keep])
+            if rec is holds[-1] and (self.training is None or self.training.verdict_allowed):
                 self._judge(rec, part.time[keep], part.force[keep])
             if rec.point_index < len(self.multiples.plots):
                 self.multiples.plots[rec.point_index].set_history(self.history[rec.point_index])
@@ -218,32 +268,34 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _judge(self, rec, t: np.ndarray, force_n: np.ndarray) -> None:
         """The verdict on a finished hold (``VerdictPanel``), shown until the next starts."""
-        dose = self._dose(rec.point_index)
+        dose = self.dose_of(rec.point_index)
         if dose is None or dose.is_threshold_ramp:  # a ramp's verdict is its threshold
             return
         self.verdict_label.judge_hold(rec.hold, t, force_n, dose, self.session.contact_area_cm2,
                                       self.labels[rec.point_index],
                                       len(self.history[rec.point_index]))
 
-    def _show_status(self) -> None:
-        st = self.session.status()
+    def _show_status(self, st: SessionStatus) -> None:
         link = "connected" if st.connected else "RECONNECTING…"
         rec = "● REC" if st.recording else "❚❚ PAUSED"
         minutes, seconds = divmod(int(st.elapsed_s), 60)
+        # frames are counted where the trace paints: none while no live feedback shows it
+        fps = f"   {self.clock.fps():.0f} fps" if self.trace.isVisible() else ""
         text = (f"{rec}  {self.session.options.out.name}  {minutes:02d}:{seconds:02d}   "
                 f"{link}   {st.rate_hz:,.0f} Hz   gaps {st.gaps}   CRC errors {st.crc_errors}"
-                f"   reconnects {st.reconnects}   {self.clock.fps():.0f} fps"
+                f"   reconnects {st.reconnects}{fps}"
                 f"{'   BLIND' if st.blind else ''}   H: help")
         if st.error:
             text = f"ERROR: {st.error}"
-        self._set("status", self.status, text)
+        self.set_text("status", self.status, text)
         warnings = [*self.session.warnings, *self.session.live_warnings.values()]
         if self._notice and time.monotonic() - self._notice[0] < NOTICE_S:
             warnings.append(self._notice[1])
-        self._set("warnings", self.warning_label, "⚠ " + "   ⚠ ".join(warnings) if warnings
-                  else "")
+        self.set_text("warnings", self.warning_label,
+                      "⚠ " + "   ⚠ ".join(warnings) if warnings else "")
 
-    def _set(self, key: str, label: QtWidgets.QLabel, text: str, color: str | None = None) -> None:
+    def set_text(self, key: str, label: QtWidgets.QLabel, text: str,
+                 color: str | None = None) -> None:
         """Change a label only when its text changes (re-layout is what costs)."""
         if self._texts.get(key) == (text, color):
             return
@@ -251,6 +303,26 @@ class LiveWindow(QtWidgets.QMainWindow):
         label.setText(text)
         if color is not None:
             label.setStyleSheet(f"color: {color};")
+
+    def feedback_state(self) -> FeedbackState:
+        """What the trainee sees now, read from the widgets themselves (for tests)."""
+        live = [self.readout, self.clock_label, self.trace, self.multiples,
+                self.ramp.plot if self.ramp.active else self.heart]
+        neutral = (NEUTRAL_MESSAGE, BLIND_MESSAGE, NO_FEEDBACK_MESSAGE)
+        band = self.trace.band.brush.color()
+        coloured = (band.red(), band.green(), band.blue(), band.alpha()) == COLORS["band"]
+        return FeedbackState(
+            live_visible=all(w.isVisible() for w in live),
+            live_any=any(w.isVisible() for w in live),
+            cues_visible=(self.cue_label.isVisible() and coloured
+                          and self.cue_label.text() not in neutral),
+            verdict_visible=self.verdict_label.isVisible() and bool(self.verdict_label.text()),
+            results_visible=self.kr_view.isVisible(),
+            summary_visible=self.summary_view.isVisible(),
+            estimate_prompt=self.estimate_label.isVisible(),
+            block_text=self.block_label.text() if self.block_label.isVisible() else "",
+            mastery_text=self.mastery_label.text() if self.mastery_label.isVisible() else "",
+            hold_number=self._holds_seen, in_hold=self._in_hold)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.timer.stop()
@@ -288,6 +360,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             s.add_event("pain", value=10.0)
         elif key == k.Key_B:
             s.set_blind(not s.blind)
+        elif text.upper() in ESTIMATE_KEYS and self.training is not None:
+            self.training.answer(ESTIMATE_KEYS[text.upper()])
         elif key == k.Key_C:
             CalibrationDialog(s, self).open()
         elif key in (k.Key_H, k.Key_F1):
@@ -343,15 +417,16 @@ class CalibrationDialog(QtWidgets.QDialog):
 
 
 def run_live(session: RecordingSession, duration: float | None = None,
-             screenshot: Path | None = None) -> None:
+             screenshot: Path | None = None, audio_cue: bool = False) -> None:
     """Show the window until it is closed, Ctrl-C, ``duration`` or a recording failure;
     ``screenshot`` (PNG) saves the last frame (OSError, once the window is closed, if it
-    cannot be). Qt is started by ``start_qt`` (the command
-    line starts it before opening the port and the file): a platform that cannot start is a
-    ``QtStartError``, not an abort."""
+    cannot be); ``audio_cue`` plays the eyes-free cue (``recorder.cue_audio``). Qt is
+    started by ``start_qt`` (the command line starts it before opening the port and the
+    file): a platform that cannot start is a ``QtStartError``, not an abort."""
     quiet_offscreen_warnings()
     app = start_qt()
     window = LiveWindow(session, screenshot=screenshot)
+    window.audio_cue = open_audio_cue(session) if audio_cue else None
     fit_to_screen(window)
     window.show()
     end = time.monotonic() + duration if duration else math.inf

@@ -17,9 +17,11 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from recorder.feedback_view import ESTIMATE_PROMPT
+from recorder.kr_view import ResultsView
 from recorder.panels import COLORS, HoldPlot, SmallMultiples, StillPlot, big_label
 from recorder.ramp_view import RampView
-from recorder.verdict_panel import VerdictPanel
+from recorder.verdict_panel import VERDICT_COLORS, VerdictPanel
 from schemas.session_protocol import Dose
 from schemas.units import axis_label, unit_text
 
@@ -35,6 +37,8 @@ HELP = """Keys
   M           mark
   0–9, +      pain rating 0–9, + is 10
   B           blind trial: hide all feedback (recording goes on)
+  J / K / L   self-estimate of the hold just done, when asked (a training schedule):
+              J too light, K right, L too firm; its results follow the answer
   C           calibration in use, its warnings, tare
   H / F1      this help                 Esc / Q  stop and close"""
 
@@ -105,7 +109,17 @@ def build_layout(window: LiveWindow, doses: list[Dose | None]) -> None:
 
 
 def _head(window: LiveWindow, outer: QtWidgets.QVBoxLayout) -> None:
-    """The point, its note, the cue and the button; below them the last hold's verdict."""
+    """A training schedule's block and mastery lines (hidden without one); the point, its
+    note, the cue and the button; below them the last hold's verdict and the self-estimate
+    prompt (hidden until a hold asks for it)."""
+    training = QtWidgets.QHBoxLayout()
+    window.block_label = big_label(15, bold=False)
+    window.mastery_label = big_label(15, bold=False)
+    window.mastery_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
+    for w in (window.block_label, window.mastery_label):
+        w.hide()
+        training.addWidget(w)
+    outer.addLayout(training)
     head = QtWidgets.QHBoxLayout()
     window.point_label = big_label(22)
     window.cue_label = big_label(30)
@@ -123,11 +137,20 @@ def _head(window: LiveWindow, outer: QtWidgets.QVBoxLayout) -> None:
     outer.addLayout(head)
     window.verdict_label = VerdictPanel(window.unit, window.per_unit)  # until the next hold
     outer.addWidget(window.verdict_label)
+    window.estimate_label = big_label(24)
+    window.estimate_label.setText(ESTIMATE_PROMPT)
+    window.estimate_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+    window.estimate_label.setStyleSheet(f"background-color: {VERDICT_COLORS['flagged']}; "
+                                        f"color: {COLORS['background']}; padding: 8px; "
+                                        "border-radius: 6px;")
+    window.estimate_label.hide()
+    outer.addWidget(window.estimate_label)
 
 
 def _middle(window: LiveWindow, outer: QtWidgets.QVBoxLayout) -> None:
     """The readout panel (force, unit, hold clock, ramp), the hold plot or the threshold
-    ramp's view, and the live trace."""
+    ramp's view, a training schedule's results and summary views (hidden until a hold's
+    results are due), and the live trace."""
     middle = QtWidgets.QHBoxLayout()
     panel = QtWidgets.QWidget()  # fixed: a longer clock text must not shift the plots
     panel.setFixedWidth(LEFT_PANEL_PX)
@@ -150,6 +173,11 @@ def _middle(window: LiveWindow, outer: QtWidgets.QVBoxLayout) -> None:
     middle.addWidget(window.heart, 5)
     window.ramp = RampView(window.unit, window.per_unit, window.session.contact_area_cm2)
     middle.addWidget(window.ramp.plot, 5)  # instead of the heart at a threshold ramp
+    area = window.session.contact_area_cm2
+    window.kr_view = ResultsView(window.unit, window.per_unit, area)
+    window.summary_view = ResultsView(window.unit, window.per_unit, area)
+    middle.addWidget(window.kr_view, 5)
+    middle.addWidget(window.summary_view, 5)
     window.trace = TracePlot(window.clock, window.unit)
     middle.addWidget(window.trace, 4)
     outer.addLayout(middle, 5)

@@ -36,6 +36,8 @@ HOLD_DTYPE = np.dtype(
         ("target_high_n", "<f8"),
         ("blind", "u1"),
         ("complete", "u1"),
+        ("feedback", "S12"),
+        ("feedback_live", "u1"),
     ]
 )
 CLOCK_PAIR_DTYPE = np.dtype([("host_time", "<f8"), ("device_tick_us", "<i8")])
@@ -66,6 +68,7 @@ TABLES: dict[str, tuple[np.dtype, str]] = {
 SAMPLE_KEYS = ("timestamps", "raw_counts", "device_tick_us", "sequence", "host_time", "flags")
 
 TEXT_BYTES = EVENT_DTYPE["text"].itemsize
+_HOLD_FLAGS = ("blind", "complete", "feedback_live")  # u1 columns of /holds, bool in Hold
 
 
 def fill_value(dtype: np.dtype) -> np.ndarray:
@@ -171,7 +174,10 @@ class Hold:
 
     ``complete`` is False for a hold the end of the recording cut off (still pressed at the
     last sample, ``analysis.holds.HoldDetector.finish``): it is kept, but never counted as
-    done nor judged against the dose.
+    done nor judged against the dose. ``feedback`` is the hold's feedback mode under the
+    protocol's training schedule ("" without one, ``schemas.training``); ``feedback_live``
+    whether live feedback was on (the schedule's and not blind). ``target_low_n/high_n``
+    are the band the hold was judged by (a subject-anchored band once the point is anchored).
     """
 
     trigger_point: str
@@ -186,13 +192,16 @@ class Hold:
     target_high_n: float
     blind: bool
     complete: bool = True
+    feedback: str = ""
+    feedback_live: bool = True
 
     def to_row(self) -> tuple:
         """The hold as a row of HOLD_DTYPE; the trigger point name is cut to 48 bytes."""
         limit = HOLD_DTYPE["trigger_point"].itemsize
         values = [getattr(self, name) for name in HOLD_DTYPE.names]
         values[0] = utf8_truncate(self.trigger_point, limit)
-        for flag in ("blind", "complete"):
+        values[HOLD_DTYPE.names.index("feedback")] = self.feedback.encode("ascii")
+        for flag in _HOLD_FLAGS:
             values[HOLD_DTYPE.names.index(flag)] = int(bool(getattr(self, flag)))
         return tuple(values)
 
@@ -201,8 +210,9 @@ class Hold:
         """Decode one row of HOLD_DTYPE."""
         values = {name: row[name].item() for name in HOLD_DTYPE.names}
         values["trigger_point"] = row["trigger_point"].decode("utf-8", "replace")
-        values["blind"] = bool(row["blind"])
-        values["complete"] = bool(row["complete"])
+        values["feedback"] = row["feedback"].decode("ascii", "replace")
+        for flag in _HOLD_FLAGS:
+            values[flag] = bool(row[flag])
         return cls(**values)
 
 

@@ -36,6 +36,22 @@ AREA_MIN_CM2, AREA_MAX_CM2 = 0.1, 20.0
 """contact_area_cm2: 0.1-20 cm². A thumb is about 2 cm², an algometer tip 1 cm²; below
 0.1 cm² (a 3.6 mm tip) is a needle, above 20 cm² (a palm heel) is no longer point work."""
 
+PAIN_MAX = 10.0
+"""target_pain: a 0-10 rating (NRS); 0 is no pain, so no target. NMT titrates to about 6/10,
+ischemic compression to 7-8/10."""
+ANCHOR_BAND_PCT_MAX = 50.0
+"""anchor_band_pct: ±50 % of the anchored target. The fixed presets' 30-50 N band is ±25 %
+around 40 N; wider than ±50 % is no band."""
+REACTION_MAX_S = 2.0
+"""reaction_time_s: 2 s. A simple reaction is 0.2-0.3 s; a rating given by button or key
+after a judgement takes longer, but not seconds."""
+HOLDS_PER_BLOCK_MAX = 500
+"""holds in a [[training.block]]: 500, over an hour of 8-20 s holds; practice studies give
+tens of trials per block."""
+BANDWIDTH_PCT_MAX = 50.0
+"""bandwidth_pct: ±50 %. The bandwidth studied is 15 % (Cruz 2018); beyond ±50 % nearly every
+hold would count as on target."""
+
 
 def area_problem(area_cm2: float) -> str | None:
     """What is implausible about a contact area (cm², already checked positive), or None."""
@@ -78,6 +94,35 @@ def dose_problem(values: dict[str, Any], unit: str,
     if values["repetitions"] > REPETITIONS_MAX:
         return "repetitions", (f"repetitions {values['repetitions']} is above "
                                f"{REPETITIONS_MAX} at one point")
+    return _anchor_problem(values)
+
+
+def _anchor_problem(values: dict[str, Any]) -> tuple[str, str] | None:
+    """The subject-anchored dose keys: target_pain (NaN: not anchored), anchor_band_pct,
+    reaction_time_s."""
+    pain = values["target_pain"]
+    if not math.isnan(pain) and not 0 < pain <= PAIN_MAX:
+        return "target_pain", (f"target_pain {pain:g} is not a rating from 0 to 10 (above 0: "
+                               "the discomfort the subject signals, e.g. 6)")
+    if not 0 < values["anchor_band_pct"] <= ANCHOR_BAND_PCT_MAX:
+        return "anchor_band_pct", (f"anchor_band_pct {values['anchor_band_pct']:g} % must be "
+                                   f"above 0 and at most {ANCHOR_BAND_PCT_MAX:g} % (the band "
+                                   "is the anchored target ± this share)")
+    if values["reaction_time_s"] > REACTION_MAX_S:
+        return "reaction_time_s", (f"reaction_time_s {values['reaction_time_s']:g} s is above "
+                                   f"{REACTION_MAX_S:g} s; a reaction takes 0.2-0.3 s, a "
+                                   "rating under a second")
+    return None
+
+
+def block_problem(holds: int, bandwidth_pct: float) -> tuple[str, str] | None:
+    """The first implausible value of a [[training.block]] as (key, what is wrong), or None."""
+    if holds > HOLDS_PER_BLOCK_MAX:
+        return "holds", (f"holds {holds} is above {HOLDS_PER_BLOCK_MAX} in one block (over an "
+                         "hour of holds)")
+    if bandwidth_pct > BANDWIDTH_PCT_MAX:
+        return "bandwidth_pct", (f"bandwidth_pct {bandwidth_pct:g} % is above "
+                                 f"{BANDWIDTH_PCT_MAX:g} %; the bandwidth studied is 15 %")
     return None
 
 

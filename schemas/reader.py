@@ -168,13 +168,17 @@ def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
 
 def _holds_with_complete(rows: np.ndarray) -> np.ndarray:
     """/holds rows as HOLD_DTYPE. A file before schema 1.3.0 has no ``complete`` column: its
-    rows are all whole (the recorder then wrote no row for a hold cut off at the end)."""
+    rows are all whole (the recorder then wrote no row for a hold cut off at the end). One
+    before 1.4.0 has no ``feedback`` columns: no schedule (""), live feedback = not blind."""
     if rows.dtype == HOLD_DTYPE:
         return rows
     out = np.zeros(len(rows), HOLD_DTYPE)
     for name in rows.dtype.names:
         out[name] = rows[name]
-    out["complete"] = 1
+    if "complete" not in rows.dtype.names:
+        out["complete"] = 1
+    if "feedback_live" not in rows.dtype.names:
+        out["feedback_live"] = 1 - out["blind"]
     return out
 
 

@@ -15,10 +15,6 @@ A protocol is a TOML file that a therapist or an instructor edits by hand::
 
     [[point]]
     muscle = "upper trapezius"
-    side = "left"
-
-    [[point]]
-    muscle = "upper trapezius"
     side = "right"
     target_high = 45             # any dose key may be overridden per point
 
@@ -31,8 +27,9 @@ A mistake in a file is reported as ``ProtocolError`` with a one-line message
 ``FILE:LINE: what is wrong``, pointing at the offending key or table, so that a person can fix
 it in an editor without reading a traceback.
 
-Every key, its unit, its default and its plausible range are documented in
-schemas/PROTOCOL.md; the ranges are checked by ``schemas.protocol_limits``.
+An optional ``[training]`` table sets a feedback schedule (``schemas.training``). Every key,
+its unit, default and plausible range is documented in schemas/PROTOCOL.md; the ranges are
+checked by ``schemas.protocol_limits``.
 
 Presets ship inside the package (``schemas/protocols/*.toml``): ``list_presets()``,
 ``load_preset(id)``; ``resolve_protocol(text)`` takes a preset id or a file path.
@@ -52,6 +49,7 @@ import tomli_w
 
 from schemas.protocol_errors import KeyLines, ProtocolError, show, suggest, syntax_error
 from schemas.protocol_limits import area_problem, dose_problem
+from schemas.training import Training, parse_training
 from schemas.units import DISPLAY_UNITS, canonical_unit, is_pressure, to_newtons
 
 __all__ = [
@@ -75,7 +73,8 @@ ppt_ramp: pressure-pain threshold, a steady ramp until the subject presses the b
 SIDES = ("left", "right", "")
 _SIDE_ALIASES = {"left": "left", "l": "left", "right": "right", "r": "right", "": ""}
 
-_TOP_KEYS = ("name", "description", "kind", "unit", "contact_area_cm2", "dose", "point")
+_TOP_KEYS = ("name", "description", "kind", "unit", "contact_area_cm2", "dose", "point",
+             "training")
 _POINT_KEYS = ("name", "muscle", "side", "note")
 _PRESET_DIR = "protocols"
 
@@ -94,6 +93,9 @@ class Dose:
     ramp_min, ramp_max: corridor for the rate of force application (``unit`` per second),
         None where unbounded; both None means the ramp is not coached.
     stop_on_button: the subject's button ends the trial (PPT) or the hold (any kind).
+    target_pain: the 0-10 rating at which the subject's signal sets the point's target (NaN:
+        the fixed band); anchor_band_pct: that band's half-width, % of the anchored target;
+        reaction_time_s: the signal comes this long after the force that earned it.
     """
 
     unit: str
@@ -106,6 +108,9 @@ class Dose:
     ramp_min: float | None = None
     ramp_max: float | None = None
     stop_on_button: bool = True
+    target_pain: float = math.nan
+    anchor_band_pct: float = 15.0
+    reaction_time_s: float = 0.3
 
     def band_n(self, area_cm2: float = math.nan) -> tuple[float, float]:
         """(low, high) of the target band in newtons; a pressure unit needs the contact area
@@ -123,6 +128,12 @@ class Dose:
         return (float(to_newtons(low, self.unit, area_cm2)),
                 float(to_newtons(high, self.unit, area_cm2)))
 
+    def anchored_band_n(self, target_n: float) -> tuple[float, float]:
+        """(low, high) in newtons around a target the subject anchored: ± anchor_band_pct %.
+        The one home of the anchored band (recorder, window and analysis)."""
+        share = self.anchor_band_pct / 100.0
+        return (target_n * (1.0 - share), target_n * (1.0 + share))
+
     @property
     def is_threshold_ramp(self) -> bool:
         """A ramp to the subject's button (pressure-pain threshold): a coached ramp and no
@@ -133,7 +144,7 @@ class Dose:
 _DOSE_KEYS = tuple(f.name for f in fields(Dose) if f.name != "unit")
 _DOSE_DEFAULTS = {f.name: f.default for f in fields(Dose) if f.name in _DOSE_KEYS}
 _REQUIRED_DOSE = ("target_low", "target_high")
-_OPTIONAL_DOSE = ("ramp_min", "ramp_max")  # may be absent (None); TOML cannot say "none"
+_OPTIONAL_DOSE = ("ramp_min", "ramp_max", "target_pain")  # may be absent (None, NaN)
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,7 @@ class SessionProtocol:
     kind: str
     points: tuple[TriggerPoint, ...]
     source_path: str | None = field(default=None, compare=False)
+    training: Training | None = None
 
     @property
     def _area(self) -> float:
@@ -191,7 +203,7 @@ class SessionProtocol:
         defaults: dict[str, Any] = {}
         for key in _DOSE_KEYS:
             values = [getattr(p.dose, key) for p in self.points]
-            if key in _OPTIONAL_DOSE and None in values:
+            if key in _OPTIONAL_DOSE and any(map(_unset, values)):
                 defaults[key] = None  # a point without it cannot override back to "none"
             elif values:
                 defaults[key] = Counter(values).most_common(1)[0][0]
@@ -201,6 +213,8 @@ class SessionProtocol:
             document["contact_area_cm2"] = self.contact_area_cm2
         document["dose"] = {k: v for k, v in defaults.items() if v is not None}
         document["point"] = [_point_table(point, defaults) for point in self.points]
+        if self.training is not None:
+            document["training"] = self.training.to_table()
         header = (f"# Session protocol for palpation-recorder. Units: {self.unit}. Every key, "
                   "its unit and default: schemas/PROTOCOL.md\n")
         return header + tomli_w.dumps(document)
@@ -213,9 +227,14 @@ def _point_table(point: TriggerPoint, defaults: dict[str, Any]) -> dict[str, Any
         table["note"] = point.note
     for key in _DOSE_KEYS:
         value = getattr(point.dose, key)
-        if value != defaults.get(key) and value is not None:
+        if value != defaults.get(key) and not _unset(value):
             table[key] = value
     return table
+
+
+def _unset(value: Any) -> bool:
+    """An optional dose key left out: None (ramp) or NaN (target_pain)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -267,8 +286,8 @@ class _Builder:
     def where(self, table: tuple) -> str:
         if not table:
             return "at the top level"
-        if table[0] == "point":
-            return f"in [[point]] {table[1]}"
+        if isinstance(table[-1], int):  # the N-th table of an array of tables
+            return f"in [[{'.'.join(table[:-1])}]] {table[-1]}"
         return f"in [{'.'.join(map(str, table))}]"
 
     # -- typed getters ---------------------------------------------------------------------
@@ -345,7 +364,9 @@ class _Builder:
             raise self.fail(top, "point", "no trigger points: add at least one [[point]] table")
         points = tuple(self.point(i, raw, unit, area, defaults)
                        for i, raw in enumerate(raw_points, 1))
-        return SessionProtocol(name, description, unit, area, kind, points, source_path)
+        training = parse_training(self, data["training"]) if "training" in data else None
+        return SessionProtocol(name, description, unit, area, kind, points, source_path,
+                               training)
 
     def unit(self, text: str) -> str:
         try:

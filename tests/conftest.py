@@ -127,6 +127,13 @@ def recordings_made(folder: Path) -> list[Path]:
 
 
 @pytest.fixture(autouse=True)
+def throwaway_catalog(tmp_path_factory, monkeypatch):
+    """Every recording ``record`` makes is added to the catalog: in tests a throwaway one
+    (outside tmp_path, which some tests list), never the user's."""
+    monkeypatch.setenv("PALPATION_CATALOG", str(tmp_path_factory.mktemp("catalog") / "c.sqlite"))
+
+
+@pytest.fixture(autouse=True)
 def recordings_agree_with_themselves(request, tmp_path):
     """After every test, each recording it made passes ``validate --deep``: its stored force
     is what its raw counts, calibration and tare events say. Tests that write force columns

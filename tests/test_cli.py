@@ -11,7 +11,7 @@ from tests.conftest import run_palpation
 
 SUBCOMMANDS = ["record", "simulate", "devices", "validate", "info", "recover", "protocols",
                "calibrate", "calibrations", "recalibrate", "analyze", "report", "export",
-               "review", "probe", "refit"]
+               "review", "probe", "refit", "plan", "catalog"]
 
 
 def test_every_subcommand_has_help():
@@ -28,7 +28,7 @@ def test_protocols_lists_presets_and_shows_one_as_toml(tmp_path):
     r = run_palpation("protocols")
     assert r.returncode == 0
     ids = [line.split()[0] for line in r.stdout.splitlines()]
-    assert ids == ["ischemic", "nmt-static", "ppt-ramp"]
+    assert ids == ["ischemic", "nmt-anchored", "nmt-static", "nmt-training", "ppt-ramp"]
     r = run_palpation("protocols", "ppt-ramp")
     assert r.returncode == 0
     p = load_protocol(r.stdout)

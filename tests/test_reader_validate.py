@@ -91,9 +91,10 @@ def replace_dataset(f: h5py.File, where: str, dtype) -> None:
 
 
 def narrow_holds(f: h5py.File) -> None:
-    """/holds as files before schema 1.3.0 have it: without the ``complete`` column."""
+    """/holds as files before schema 1.3.0 have it: without the ``complete`` column (nor
+    1.4.0's ``feedback`` columns)."""
     rows = f["/holds"][()]
-    names = [n for n in rows.dtype.names if n != "complete"]
+    names = [n for n in rows.dtype.names if n not in ("complete", "feedback", "feedback_live")]
     del f["/holds"]
     f.create_dataset("/holds", data=rows[names].astype([(n, rows.dtype[n]) for n in names]),
                      maxshape=(None,), chunks=True)
@@ -132,7 +133,8 @@ BROKEN = [
      r"/events: dtype compound\(time:float64\), expected compound\(time:float64, ", True),
     ("1.3.0 holds without complete", lambda p: h5_edit(p, narrow_holds),
      r"/holds: dtype compound\(trigger_point:S48, .*, blind:uint8\), expected "
-     r"compound\(trigger_point:S48, .*, blind:uint8, complete:uint8\)$", True),
+     r"compound\(trigger_point:S48, .*, blind:uint8, complete:uint8, feedback:S12, "
+     r"feedback_live:uint8\)$", True),
     ("missing dataset", lambda p: h5_edit(p, lambda f: f.__delitem__("/acquisition/force/flags")),
      r"/acquisition/force/flags: dataset missing$", True),
     ("missing attribute", lambda p: h5_edit(p, lambda f: f["/device"].attrs.__delitem__("port")),

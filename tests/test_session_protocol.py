@@ -23,7 +23,7 @@ from schemas.units import GRAVITY
 from tests.conftest import run_palpation
 
 ROOT = Path(__file__).parents[1]
-PRESETS = ("ischemic", "nmt-static", "ppt-ramp")
+PRESETS = ("ischemic", "nmt-anchored", "nmt-static", "nmt-training", "ppt-ramp")
 MUSCLES = ("upper trapezius", "levator scapulae", "infraspinatus", "quadratus lumborum",
            "gluteus medius", "piriformis")
 
@@ -89,6 +89,7 @@ def test_each_preset_has_the_twelve_points(preset_id):
     ("nmt-static", ["6 on a 1-10", "8-20 s", "Travell/Simons", "STAND-IN"]),
     ("ischemic", ["Travell/Simons", "Hodgson & Fryer 2006", "Hou et al. 2002", "STAND-IN"]),
     ("ppt-ramp", ["DFNS", "Rolke 2006", "50 kPa/s"]),
+    ("nmt-training", ["Aoyagi et al. 2019", "J Phys Ther Sci", "nmt-static", "pre-test"]),
 ])
 def test_presets_cite_their_sources_at_the_top(preset_id, sources):
     text = (resources.files("schemas") / "protocols" / f"{preset_id}.toml").read_text()
@@ -330,13 +331,17 @@ def test_protocol_doc_lists_every_key_and_bound():
     """schemas/PROTOCOL.md documents every key the parser accepts, and each bound it checks."""
     from schemas import protocol_limits as limits
     from schemas.session_protocol import _DOSE_KEYS, _POINT_KEYS, _TOP_KEYS
+    from schemas.training import _BLOCK_KEYS, _TRAINING_KEYS
 
     doc = (ROOT / "schemas" / "PROTOCOL.md").read_text(encoding="utf-8")
-    for key in {*_TOP_KEYS, *_DOSE_KEYS, *_POINT_KEYS} - {"dose", "point"}:
+    keys = {*_TOP_KEYS, *_DOSE_KEYS, *_POINT_KEYS, *_TRAINING_KEYS, *_BLOCK_KEYS}
+    for key in keys - {"dose", "point", "block"}:
         assert f"| `{key}` |" in doc, key
+    assert "| `[[training.block]]` |" in doc
     for bound in (limits.FORCE_MAX_N, limits.RAMP_MAX_N_PER_S, limits.HOLD_MAX_S,
                   limits.REST_MAX_S, limits.REPETITIONS_MAX, limits.AREA_MIN_CM2,
-                  limits.AREA_MAX_CM2):
+                  limits.AREA_MAX_CM2, limits.PAIN_MAX, limits.ANCHOR_BAND_PCT_MAX,
+                  limits.REACTION_MAX_S, limits.HOLDS_PER_BLOCK_MAX, limits.BANDWIDTH_PCT_MAX):
         assert f"{bound:g}" in doc, bound
     example = doc.split("```toml\n")[1].split("```")[0]
     assert load_protocol(example, source="PROTOCOL.md").points

@@ -31,9 +31,11 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Protocol
 
 import numpy as np
 
+from firmware_bridge.sim.anchor_approach import AnchorTruth, draw_anchor_approach
 from firmware_bridge.sim.hold_draw import draw_hold
 from firmware_bridge.sim.hold_model import (
     CONTACT_FRAC,
@@ -84,6 +86,14 @@ def _aim(dose: Dose, area_cm2: float) -> tuple[float, float, float, float, float
     return target, low, high, max(2.0, (dose.min_hold_s + dose.max_hold_s) / 2), rate
 
 
+class AimSource(Protocol):
+    """Sets each hold's aim (a simulated learner, ``sim.learner.LearnerAims``): ``aim`` is
+    asked once per hold in order, ``produced`` told the level the hands then reached."""
+
+    def aim(self, index: int, target_n: float) -> float: ...
+    def produced(self, index: int, level_n: float) -> None: ...
+
+
 class Therapist:
     """A simulated therapist delivering ``dose`` (a session protocol's, ``DEFAULT_DOSE`` when
     None; ``contact_area_cm2`` converts a pressure dose) with the skill of ``profile``.
@@ -95,8 +105,11 @@ class Therapist:
     def __init__(self, profile: str | Profile = "expert", dose: Dose | None = None,
                  seed: int = 0, start_delay_s: float = 2.0, *,
                  trigger_points: Sequence[str] = DEFAULT_TRIGGER_POINTS,
-                 contact_area_cm2: float | None = None) -> None:
-        """Create the therapist; holds are generated lazily as times are requested."""
+                 contact_area_cm2: float | None = None,
+                 aim_source: AimSource | None = None) -> None:
+        """Create the therapist; holds are generated lazily as times are requested.
+        ``aim_source`` (holds only) sets each hold's aim instead of the profile's constant
+        level error; the profile's hold-to-hold scatter still applies around it."""
         if isinstance(profile, str):
             if profile not in PROFILES:
                 raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
@@ -116,6 +129,9 @@ class Therapist:
             raise ValueError("the dose needs at least one repetition and a rest >= 0 s")
         self.profile: Profile = profile
         self.seed: int = int(seed)
+        if aim_source is not None and self.dose.is_threshold_ramp:
+            raise ValueError("an aim source sets holds' levels; a threshold ramp has none")
+        self.aim_source = aim_source
         self.start_delay_s: float = float(start_delay_s)
         bias_rng = np.random.default_rng([self.seed, 0])
         #: Constant level error of this therapist (fraction of target), drawn once per seed.
@@ -126,6 +142,13 @@ class Therapist:
         if self.dose.is_threshold_ramp:
             self.point_thresholds_n = point_thresholds(self.seed, len(self.trigger_points),
                                                        self.target_n)
+        #: Subject-anchored dose (``dose.target_pain``): each point's force at the target
+        #: discomfort (N, the ppt draw's per-point spread); the first approaches' truths.
+        self.point_pain_n: list[float] = []
+        self.anchors: list[AnchorTruth] = []
+        if math.isfinite(self.dose.target_pain) and not self.point_thresholds_n:
+            self.point_pain_n = point_thresholds(self.seed, len(self.trigger_points),
+                                                 self.target_n)
         self._holds: list[HoldPlan] = []
         self._cycle_starts: list[float] = []
         self._next_cycle_start: float = self.start_delay_s
@@ -161,6 +184,14 @@ class Therapist:
                 if self.point_thresholds_n:
                     hold = draw_ramp(pr, rng, point_threshold_n=self.point_thresholds_n[i],
                                      **slot)
+                elif self.point_pain_n:
+                    hold = self._anchored_hold(rng, slot, self.point_pain_n[i])
+                elif self.aim_source is not None:  # the hold's level follows the learner
+                    slot["target"] = self.aim_source.aim(slot["index"], target)
+                    hold = draw_hold(pr, rng, level_bias=0.0, planned_hold_s=self.hold_s,
+                                     **slot)
+                    hold.target_n = target
+                    self.aim_source.produced(hold.index, hold.level_n)
                 else:
                     hold = draw_hold(pr, rng, level_bias=self.level_bias,
                                      planned_hold_s=self.hold_s, **slot)
@@ -171,6 +202,20 @@ class Therapist:
                     rest += move
                 t = float(hold.edges[5]) + rest
         self._next_cycle_start = t
+
+    def _anchored_hold(self, rng: np.random.Generator, slot: dict, pain_n: float) -> HoldPlan:
+        """Subject-anchored dose: the first approach to a point (first pass) ramps slowly to
+        the subject's signal (``anchor_approach``); every later hold aims at the point's
+        force ``pain_n``."""
+        if slot["cycle"] == 0 and slot["rep"] == 1:
+            del slot["target"]  # the approach aims at pain_n
+            plan, truth = draw_anchor_approach(self.profile, rng, pain_n=pain_n,
+                                               level_bias=self.level_bias,
+                                               planned_hold_s=self.hold_s, **slot)
+            self.anchors.append(truth)
+            return plan
+        return draw_hold(self.profile, rng, level_bias=self.level_bias,
+                         planned_hold_s=self.hold_s, **{**slot, "target": pain_n})
 
     def _ensure(self, t: float) -> None:
         """Generate cycles until every hold with onset <= t exists; refresh search arrays."""
@@ -301,9 +346,13 @@ class Therapist:
                 "button_s": "[press, release] of the subject's button, or []",
                 "ramp_n_per_s": "planned mean rate of the ramp, contact force to peak",
                 "threshold_n": "threshold ramps: applied force when the button went down",
+                "anchors": "target_pain doses: each point's first approach (anchor_approach; its "
+                           "hold's threshold_n is the applied force at the press)",
             },
             "point_thresholds_n": dict(zip(self.trigger_points, self.point_thresholds_n,
                                            strict=False)),
+            "point_pain_n": dict(zip(self.trigger_points, self.point_pain_n, strict=False)),
+            "anchors": [asdict(a) for a in self.anchors],
             "holds": [asdict(h) for h in holds],
         }
 

@@ -35,6 +35,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="holds.csv or holds.parquet")
     p.add_argument("--summary", type=Path, metavar="FILE",
                    help="also write per session and trigger point consistency (csv/parquet)")
+    p.add_argument("--learning", metavar="FILE",
+                   help="also the learning curves per trainee (score and error per session, "
+                        "feedback on/off, dependency gap): .txt, .csv or .parquet; - prints")
     p.add_argument("--jobs", type=int, default=1, help="local worker processes")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster (tcp://host:port)")
@@ -107,6 +110,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         write_table(result.rows, args.out)
         if args.summary:
             write_table(summary_rows(result.rows), args.summary)
+        if args.learning:
+            from analysis.learning import write_learning
+
+            text = write_learning(result.rows, args.learning)
+            if args.learning == "-":
+                print(text)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     print(f"{len(result.rows)} holds from {result.files - len(result.skipped)} recordings "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import threading
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from recorder.cli.common import CliError, stop_on_signals
@@ -27,14 +28,33 @@ def add_sim_options(p: argparse.ArgumentParser, standalone: bool) -> None:
     ``record --simulate`` (where ``--rate`` is the device's, so the sensor's is --sim-rate)."""
     g = p.add_argument_group("simulated sensor")
     g.add_argument("--sim-rate" if not standalone else "--rate", dest="sim_rate", type=float,
-                   default=1000.0, help="sample rate in Hz (10 to 100000; default 1000)")
+                   default=None if standalone else 1000.0,
+                   help="sample rate in Hz (10 to 100000; default 1000, with --offline-plan "
+                        "100)")
     g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     g.add_argument("--profile", choices=["novice", "expert"], default="expert",
                    help="simulated therapist")
     g.add_argument("--truth", type=Path, help="write the ground truth (JSON) here at exit")
+    g.add_argument("--learner", type=Path, metavar="STATE.json",
+                   help="the therapist is a learning trainee kept in this file (created if "
+                        "absent, saved at the end): her holds follow the protocol's "
+                        "[training] feedback schedule")
+    g.add_argument("--baseline-error", type=float, default=35.0, metavar="PCT",
+                   help="a new learner's calibration error before training, %% of target "
+                        "(signed; default 35: too firm)")
     _add_imperfection_options(p)
     if not standalone:
         return
+    o = p.add_argument_group("offline training plan (no device, no real time)")
+    o.add_argument("--offline-plan", type=Path, metavar="DIR",
+                   help="write a whole training plan of --protocol (pre-test, faded practice, "
+                        "post-test, retention tests) as recordings in DIR, one per session, "
+                        "made by the learner (--learner, default DIR/learner.json)")
+    o.add_argument("--trainee", help="the trainee's name (with --offline-plan)")
+    o.add_argument("--retention-days", default="1,7,56", metavar="D,D,...",
+                   help="retention tests this many days after the post-test (default 1,7,56)")
+    o.add_argument("--start-date", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="the plan's first day (default today)")
     g.add_argument("--protocol", default="nmt-static",
                    help="the session protocol the simulated therapist follows: a preset or a "
                         "TOML file (default nmt-static, as record)")
@@ -100,6 +120,15 @@ def imperfections(args: argparse.Namespace):
         raise CliError(f"simulated sensor: {exc}") from None
 
 
+def learner_file(args: argparse.Namespace):
+    """The simulated learner the options ask for (``--learner``), or None."""
+    from firmware_bridge.sim.simulator import LearnerFile
+
+    if args.learner is None:
+        return None
+    return LearnerFile(args.learner, args.baseline_error, args.seed)
+
+
 def check_sim_rate(rate_hz: float) -> None:
     """The simulated sensor's rate (``--rate``, ``--sim-rate``) within what it runs at."""
     from firmware_bridge.sim.device import MAX_RATE_HZ, MIN_RATE_HZ
@@ -113,17 +142,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from firmware_bridge.sim.simulator import build_simulator, write_json
     from schemas.session_protocol import ProtocolError, resolve_protocol
 
-    check_sim_rate(args.sim_rate)
     try:
         protocol = resolve_protocol(args.protocol)
     except ProtocolError as exc:
         raise CliError(str(exc)) from None
-    sim = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
-                          protocol=protocol, ascii=args.format == "ascii", drop=args.drop,
-                          corrupt=args.corrupt, disconnect_after=args.disconnect_after,
-                          reappear_after=args.reappear_after, link=args.link,
-                          tx_buffer=args.tx_buffer, on_path=lambda p: print(p, flush=True),
-                          imperfections=imperfections(args))
+    if args.offline_plan is not None:
+        return _simulate_plan(args, protocol)
+    args.sim_rate = 1000.0 if args.sim_rate is None else args.sim_rate
+    check_sim_rate(args.sim_rate)
+    try:
+        sim = build_simulator(
+            rate_hz=args.sim_rate, seed=args.seed, profile=args.profile, protocol=protocol,
+            ascii=args.format == "ascii", drop=args.drop, corrupt=args.corrupt,
+            disconnect_after=args.disconnect_after, reappear_after=args.reappear_after,
+            link=args.link, tx_buffer=args.tx_buffer,
+            on_path=lambda p: print(p, flush=True), imperfections=imperfections(args),
+            learner=learner_file(args))
+    except ValueError as exc:
+        raise CliError(f"simulator: {exc}") from None
     stop = threading.Event()
     stop_on_signals(stop)
     try:
@@ -135,6 +171,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             write_json(args.truth, sim.truth())
         if args.report:
             write_json(args.report, sim.report())
+        sim.save_learner()
+    return 0
+
+
+def _simulate_plan(args: argparse.Namespace, protocol) -> int:
+    """``simulate --offline-plan DIR``: a training plan's sessions as recordings in DIR."""
+    from firmware_bridge.sim.offline import run_plan
+    from firmware_bridge.sim.simulator import LearnerFile
+    from schemas.hdf5 import RecordingFileError
+    from schemas.plan import PlanError, new_plan
+
+    if not args.trainee:
+        raise CliError("--offline-plan needs --trainee NAME")
+    rate = 100.0 if args.sim_rate is None else args.sim_rate
+    check_sim_rate(rate)
+    try:
+        days = [int(d) for d in args.retention_days.split(",") if d.strip()]
+    except ValueError:
+        raise CliError(f"--retention-days {args.retention_days}: give whole days, e.g. "
+                       "1,7,56") from None
+    start = datetime.combine(args.start_date or date.today(), datetime.min.time()) \
+        + timedelta(hours=9)
+    out_dir = args.offline_plan
+    try:
+        plan = new_plan(args.trainee, args.protocol, protocol, start=start.date(),
+                        created=start.astimezone(), retention_days=days, seed=args.seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        learner = learner_file(args) or LearnerFile(out_dir / "learner.json",
+                                                    args.baseline_error, args.seed)
+        written = run_plan(plan, out_dir, learner, seed=args.seed, profile=args.profile,
+                           rate_hz=rate, start=start)
+    except (PlanError, RecordingFileError, ValueError, OSError) as exc:
+        raise CliError(f"--offline-plan {out_dir}: {exc}") from None
+    for w in written:
+        print(f"{w.path}  step {w.step} {w.name}, day {w.day}, {w.holds} holds")
+    print(f"learner saved in {learner.path}")
     return 0
 
 

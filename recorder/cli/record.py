@@ -20,7 +20,8 @@ from recorder.cli.common import (
     start_window,
     stop_on_signals,
 )
-from recorder.cli.devices import add_sim_options, check_sim_rate, imperfections
+from recorder.cli.devices import add_sim_options, check_sim_rate, imperfections, learner_file
+from recorder.cli.plan import add_catalog_option, add_to_catalog, planned_session
 from schemas.session_protocol import ProtocolError, resolve_protocol
 from schemas.units import newtons_per_unit
 
@@ -45,27 +46,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="contact area in cm² (for pressure; default: the protocol's)")
     p.add_argument("--protocol", default="nmt-static",
                    help="session protocol: a preset (see `palpation protocols`) or a TOML file")
+    p.add_argument("--plan", metavar="TRAINEE",
+                   help="run the step of TRAINEE's training plan that is due today (its "
+                        "protocol and feedback schedule; --protocol is then not used)")
+    add_catalog_option(p)
     p.add_argument("--screenshot", type=Path, metavar="PNG",
                    help="save the window to this PNG when the run ends")
     p.add_argument("--calibration", type=Path,
                    help="calibration file (default: the newest saved for this device)")
+    p.add_argument("--audio-cue", action="store_true",
+                   help="eyes-free cue: a steady tone in the band, higher above it, lower and "
+                        "pulsed below it (needs the window and an audio output)")
     p.add_argument("--lsl", action="store_true",
                    help="also publish the force as a Lab Streaming Layer outlet (lsl extra)")
     p.add_argument("--unit", help="display unit: N, kgf, lbf, kPa, N/cm2, kgf/cm2 "
                                   "(default: the protocol's)")
     add_sim_options(p, standalone=False)
-    p.set_defaults(func=cmd_record)
+    p.set_defaults(func=cmd_record, plan_attrs={})
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    planned = planned_session(args) if args.plan else None
+    if planned is not None:
+        args.plan_attrs = planned.attrs
+        print(f"plan step: {planned.label}")
     try:
-        protocol = resolve_protocol(args.protocol)
+        protocol = planned.protocol if planned else resolve_protocol(args.protocol)
     except ProtocolError as exc:
         raise CliError(str(exc)) from None
     if args.out.exists():
         raise CliError(f"{args.out} exists; choose another --out (recordings are never "
                        "overwritten)")
     check_screenshot(args.screenshot)
+    if args.audio_cue and args.headless:
+        raise CliError("--audio-cue plays from the live window; drop --headless")
     if not args.headless:
         start_window("use --headless to record without a window")
     sim = _start_simulator(args, protocol) if args.simulate else None
@@ -88,6 +102,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from recorder.cli.files import print_session_summary
 
     print_session_summary(args.out)  # how it went, read back: the summary `info` shows
+    add_to_catalog(args.out, args.catalog)
     return 0
 
 
@@ -113,7 +128,8 @@ def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict 
             from recorder.window import run_live
 
             try:
-                run_live(session, duration=args.duration, screenshot=args.screenshot)
+                run_live(session, duration=args.duration, screenshot=args.screenshot,
+                         audio_cue=args.audio_cue)
             except OSError as exc:  # the recording itself is whole: stop() finalises it
                 raise CliError(f"{exc}; the recording is kept in {args.out}") from None
     finally:
@@ -126,8 +142,12 @@ def _start_simulator(args: argparse.Namespace, protocol):
     from firmware_bridge.sim.simulator import build_simulator
 
     check_sim_rate(args.sim_rate)
-    sim = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
-                          protocol=protocol, imperfections=imperfections(args))
+    try:
+        sim = build_simulator(rate_hz=args.sim_rate, seed=args.seed, profile=args.profile,
+                              protocol=protocol, imperfections=imperfections(args),
+                              learner=learner_file(args))
+    except ValueError as exc:
+        raise CliError(f"simulator: {exc}") from None
     try:
         sim.server.start()
     except OSError:
@@ -142,6 +162,7 @@ def _stop_simulator(sim, truth: Path | None) -> None:
     sim.server.close()
     if truth:
         write_json(truth, sim.truth())
+    sim.save_learner()
 
 
 def _session_options(args: argparse.Namespace, port: str, protocol, simulator: dict | None):
@@ -154,6 +175,7 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
     from schemas.calibration import CalibrationError, load_calibration
 
     metadata = {name: getattr(args, name) for name in ("trainee", "instructor", "site", "notes")}
+    metadata.update(args.plan_attrs)  # record --plan: the plan's trainee, id, step and plan
     if simulator is not None:
         metadata["simulator"] = json.dumps(simulator, sort_keys=True)
     metadata.update(protocol=protocol.name, protocol_toml=protocol.to_toml(),
