@@ -43,12 +43,14 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 
 def git_state(root: Path = ROOT) -> tuple[str, bool]:
-    """(``git rev-parse HEAD``, whether tracked files differ from it); ("unknown", False)
-    outside a git checkout."""
+    """(``git rev-parse HEAD``, whether tracked files differ from it, apart from what the
+    benchmarks write themselves: bench/results and the README's generated section);
+    ("unknown", False) outside a git checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", ":(exclude)bench/results", ":(exclude)README.md"],
                                 cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
