@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -109,6 +110,26 @@ def fast_session(out, seed=4, profile="expert"):
         server.close()
 
     return session, end
+
+
+@contextlib.contextmanager
+def simulated_session(out, protocol, seed: int):
+    """The simulated sensor (expert, 1 kHz) working through ``protocol`` on a pty, recorded
+    by the real session with the device's factory scale (no saved calibration); yields the
+    session, the sensor and the server, and stops them all."""
+    sensor = SimulatedSensor(rate_hz=1000.0, seed=seed, dose=protocol.points[0].dose,
+                             trigger_points=[p.label for p in protocol.points],
+                             contact_area_cm2=protocol.contact_area_cm2)
+    server = PtyServer(sensor)
+    session = RecordingSession(SessionOptions(
+        port=server.start(), out=out, protocol=protocol, use_saved_calibration=False,
+        metadata={"protocol_toml": protocol.to_toml()}))
+    session.start()
+    try:
+        yield session, sensor, server
+    finally:
+        session.stop()
+        server.close()
 
 
 def recordings_made(folder: Path) -> list[Path]:

@@ -4,7 +4,6 @@ against the simulator's ground truth."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import replace
 
@@ -12,14 +11,11 @@ import numpy as np
 import pytest
 
 from firmware_bridge.frames import FLAG_BUTTON
-from firmware_bridge.sim.device import SimulatedSensor
-from firmware_bridge.sim.server import PtyServer
 from firmware_bridge.sim.truth import therapist_times
 from recorder.anchor import AnchorStage
-from recorder.session import RecordingSession, SessionOptions
 from schemas.reader import open_recording
 from schemas.session_protocol import load_preset
-from tests.conftest import run_palpation, wait_until
+from tests.conftest import run_palpation, simulated_session, wait_until
 
 FS = 1000.0
 
@@ -142,25 +138,6 @@ def short_anchored():
     return replace(p, points=tuple(replace(pt, dose=dose) for pt in p.points[:2]))
 
 
-@contextlib.contextmanager
-def simulated_session(out, protocol):
-    """The simulated sensor (expert, 1 kHz) working through ``protocol`` on a pty, recorded
-    by the real session with the device's factory scale (no saved calibration)."""
-    sensor = SimulatedSensor(rate_hz=FS, seed=SEED, dose=protocol.points[0].dose,
-                             trigger_points=[p.label for p in protocol.points],
-                             contact_area_cm2=protocol.contact_area_cm2)
-    server = PtyServer(sensor)
-    session = RecordingSession(SessionOptions(
-        port=server.start(), out=out, protocol=protocol, use_saved_calibration=False,
-        metadata={"protocol_toml": protocol.to_toml()}))
-    session.start()
-    try:
-        yield session, sensor, server
-    finally:
-        session.stop()
-        server.close()
-
-
 def true_force_then(rec, truth, therapist, start_s: float, end_s: float) -> float:
     """The applied force the simulator made over the recorded samples in [start_s, end_s]
     (session seconds), mean, seen through the factory scale as the file's force is."""
@@ -176,7 +153,7 @@ def test_the_subjects_button_anchors_each_point_at_its_true_6_of_10(tmp_path):
     the anchored band; ratings other than 6, or a 6 at an anchored point, change nothing."""
     protocol, out = short_anchored(), tmp_path / "anchored.h5"
     provisional = protocol.points[0].dose.band_n()
-    with simulated_session(out, protocol) as (session, sensor, server):
+    with simulated_session(out, protocol, SEED) as (session, sensor, server):
         assert wait_until(lambda: session.point_index == 0 and session.live_hold, 10)
         session.add_event("pain", 5.0)  # not target_pain: no anchor
         assert wait_until(lambda: session.band_n(0) != provisional, 15)
@@ -224,7 +201,7 @@ def test_the_trainee_typing_the_rating_anchors_the_point(tmp_path):
     target is the force 0.3 s before the key, against the simulator's applied force then; the
     subject's button that follows at the anchored point changes nothing."""
     protocol, out = short_anchored(), tmp_path / "typed.h5"
-    with simulated_session(out, protocol) as (session, sensor, server):
+    with simulated_session(out, protocol, SEED) as (session, sensor, server):
         scale = sensor.adc.counts_per_newton / sensor.adc.nominal_counts_per_newton
         key_n = 0.6 * sensor.therapist.point_pain_n[0] * scale
         assert wait_until(lambda: session.live_hold is not None

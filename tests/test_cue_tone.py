@@ -275,25 +275,31 @@ def pulse_server():
         shutil.rmtree(runtime, ignore_errors=True)
 
 
-def test_the_cue_plays_through_a_sound_server(pulse_server, tmp_path):
-    """What the sink plays, recorded from its monitor: 440 Hz while in band, the documented
-    pitch above it, silence during a blind trial and at rest. (Clicks are judged on the
-    rendered blocks above: here a CPU-starved feeder may let the stream run dry.)"""
+def played_by(env: dict, player: str, tmp_path: Path) -> np.ndarray:
+    """What the null sink played (from its monitor, -1..1) while ``player``, a function of
+    this module, ran in a child process on the private sound server ``env``."""
     raw = tmp_path / "monitor.raw"
     rec = subprocess.Popen(["parec", "-d", "cue.monitor", "--format=s16le", "--channels=1",
-                            f"--rate={RATE}", "--raw", str(raw)], env=pulse_server)
+                            f"--rate={RATE}", "--raw", str(raw)], env=env)
     try:
         time.sleep(0.3)
         child = subprocess.run(
-            [sys.executable, "-c", "from tests.test_cue_tone import play_cue_plan; "
-             f"play_cue_plan({str(tmp_path / 's.h5')!r})"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env=pulse_server)
+            [sys.executable, "-c", f"from tests.test_cue_tone import {player}; "
+             f"{player}({str(tmp_path / 's.h5')!r})"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
         time.sleep(0.3)
     finally:
         rec.terminate()
         rec.wait(timeout=10)
     assert child.returncode == 0, child.stderr
-    x = np.fromfile(raw, dtype="<i2").astype(np.float64) / 32767
+    return np.fromfile(raw, dtype="<i2").astype(np.float64) / 32767
+
+
+def test_the_cue_plays_through_a_sound_server(pulse_server, tmp_path):
+    """What the sink plays, recorded from its monitor: 440 Hz while in band, the documented
+    pitch above it, silence during a blind trial and at rest. (Clicks are judged on the
+    rendered blocks above: here a CPU-starved feeder may let the stream run dry.)"""
+    x = played_by(pulse_server, "play_cue_plan", tmp_path)
     window = RATE // 10
     kinds = []  # per 100 ms: "silent", "band", "above" or the odd frequency
     for i in range(0, len(x) - window, window):
@@ -347,20 +353,7 @@ def show_window_with_cue(out: str) -> None:
 def test_the_window_feeds_the_cue_the_live_force(pulse_server, tmp_path):
     """The window's frames drive the cue: while the simulated therapist holds in the band the
     sink plays 440 Hz, at rest it is silent, on the way in it is low and pulsed."""
-    raw = tmp_path / "monitor.raw"
-    rec = subprocess.Popen(["parec", "-d", "cue.monitor", "--format=s16le", "--channels=1",
-                            f"--rate={RATE}", "--raw", str(raw)], env=pulse_server)
-    try:
-        time.sleep(0.3)
-        child = subprocess.run(
-            [sys.executable, "-c", "from tests.test_cue_tone import show_window_with_cue; "
-             f"show_window_with_cue({str(tmp_path / 's.h5')!r})"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env=pulse_server)
-    finally:
-        rec.terminate()
-        rec.wait(timeout=10)
-    assert child.returncode == 0, child.stderr
-    x = np.fromfile(raw, dtype="<i2").astype(np.float64) / 32767
+    x = played_by(pulse_server, "show_window_with_cue", tmp_path)
     window = RATE // 10
     parts = [x[i:i + window] for i in range(0, len(x) - window, window)]
     loud = [np.sqrt(np.mean(p ** 2)) >= 0.01 for p in parts]

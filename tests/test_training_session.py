@@ -9,13 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from firmware_bridge.sim.device import SimulatedSensor
-from firmware_bridge.sim.server import PtyServer
-from recorder.session import RecordingSession, SessionOptions
 from schemas.reader import open_recording
 from schemas.session_protocol import load_preset
 from schemas.training import Training, TrainingBlock
-from tests.conftest import wait_until
+from tests.conftest import simulated_session, wait_until
 
 SCHEDULE = Training((TrainingBlock("pre-test", 1, "none"),
                      TrainingBlock("practice", 3, "concurrent")), self_estimate=True)
@@ -31,15 +28,7 @@ def short_training():
 
 def test_status_follows_the_schedule_and_a_self_estimate_is_awaited_then_recorded(tmp_path):
     protocol, out = short_training(), tmp_path / "estimate.h5"
-    sensor = SimulatedSensor(rate_hz=1000.0, seed=4, dose=protocol.points[0].dose,
-                             trigger_points=[p.label for p in protocol.points],
-                             contact_area_cm2=protocol.contact_area_cm2)
-    server = PtyServer(sensor)
-    session = RecordingSession(SessionOptions(
-        port=server.start(), out=out, protocol=protocol, use_saved_calibration=False,
-        metadata={"protocol_toml": protocol.to_toml()}))
-    session.start()
-    try:
+    with simulated_session(out, protocol, seed=4) as (session, _, _):
         assert session.training == SCHEDULE
         first = session.status()
         assert (first.condition, first.holds_done, first.awaiting_estimate) == (
@@ -52,9 +41,6 @@ def test_status_follows_the_schedule_and_a_self_estimate_is_awaited_then_recorde
             session.set_self_estimate(2)
         session.set_self_estimate(-1)
         assert wait_until(lambda: not session.status().awaiting_estimate, 2)
-    finally:
-        session.stop()
-        server.close()
     rec = open_recording(out)
     [estimate] = [e for e in rec.events if e.kind == "self_estimate"]
     first_end = float(rec.holds[0]["end"])
