@@ -40,7 +40,7 @@ define apt_install
 endef
 
 .PHONY: install system-deps demo test lint bench bench-decode bench-e2e bench-window \
-	bench-analysis bench-soak bench-readme
+	bench-analysis bench-soak bench-class bench-readme
 
 $(DEMO_STAMP): pyproject.toml
 	$(call apt_install,$(VENV_DEBS) $(QT_DEBS))
@@ -80,7 +80,7 @@ lint: $(TEST_STAMP)
 # performance section from them. QUICK=1 makes every benchmark a short smoke run.
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 
-bench: bench-decode bench-e2e bench-window bench-analysis bench-soak
+bench: bench-decode bench-e2e bench-window bench-analysis bench-soak bench-class
 	$(MAKE) bench-readme
 
 bench-decode: $(TEST_STAMP)
@@ -98,6 +98,11 @@ bench-analysis: $(TEST_STAMP)
 # The recorder's resident memory over 10 M samples (the simulator at 100 kHz for 105 s).
 bench-soak: $(TEST_STAMP)
 	$(PY) bench/bench_soak.py $(BENCH_FLAGS)
+
+# The classroom: 8 stations at 1 kHz (each its own `record --simulate --lsl --station`
+# process) and the class view on LSL, then 12, 16, 20 stations until a file loses a sample.
+bench-class: $(TEST_STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_class.py $(BENCH_FLAGS)
 
 bench-readme: $(TEST_STAMP)
 	$(PY) bench/readme.py

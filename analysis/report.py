@@ -51,18 +51,18 @@ from schemas.reader import open_recording
 from schemas.session_protocol import SessionProtocol, protocol_of
 from schemas.units import from_newtons, quantity_name, unit_text
 
-__all__ = ["DTW_DT_S", "MAX_PLOT_POINTS", "ReportError", "build_report", "write_report"]
+__all__ = ["COLOURS", "CSS", "DTW_DT_S", "MAX_PLOT_POINTS", "ReportError", "build_report", "write_report"]
 
 MAX_PLOT_POINTS = 400  # per curve
 DTW_DT_S = 0.05  # grid of the curves compared by DTW (20 Hz keeps it quick)
 
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#17becf", "#bcbd22", "#7f7f7f")
 _REF_COLOUR = "#222222"
 _FLAG_COLOURS = {"short": "#b45309", "long": "#9a3412", "band": "#0369a1", "over": "#b91c1c",
                  "unsteady": "#7c3aed", "incomplete": "#6b7280", "ok": "#15803d"}
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px;
 color:#222;max-width:1150px}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;
@@ -209,7 +209,7 @@ def _point_plot(point: _Point, recs, curves, u: _Units) -> str:
     for j, ((i, m), (t, f)) in enumerate(zip(point.holds, curves, strict=True)):
         x, y = peak_decimate(t, f, MAX_PLOT_POINTS)
         tag = f"{_tag(recs, i)} " if multi else ""
-        series.append(Series(x, np.asarray(u(y)), _COLOURS[j % len(_COLOURS)],
+        series.append(Series(x, np.asarray(u(y)), COLOURS[j % len(COLOURS)],
                              label=f"{tag}repetition {m.repetition}"))
     if point.ref is not None:
         x, y = peak_decimate(*point.ref, MAX_PLOT_POINTS)
@@ -341,13 +341,13 @@ def _progress_charts(label: str, idx: list[int], recs, metrics, u: _Units) -> st
         half = float(u(half_n))
         lim = _scale(2 * half, err, half)
         charts.append(svg_plot(
-            [Series(x, err, _COLOURS[0], markers=True, label="mean error")], xlabel="",
+            [Series(x, err, COLOURS[0], markers=True, label="mean error")], xlabel="",
             ylabel=f"error ({u.text})", xticks=ticks, width=370, height=230,
             title=f"plateau mean − target ({u.text})", band=(-half, half), yrange=(-lim, lim)))
     if np.isfinite(cv).any() and half_n > 0 and target_n > 0:
         ref = half_n / target_n * 100.0
         charts.append(svg_plot(
-            [Series(x, cv, _COLOURS[1], markers=True, label="CV")], xlabel="",
+            [Series(x, cv, COLOURS[1], markers=True, label="CV")], xlabel="",
             ylabel="CV (%)", xticks=ticks, width=370, height=230,
             title="CV of the plateau means (%)", band=(0.0, ref),
             yrange=(0.0, _scale(2 * ref, cv, ref / 2))))
@@ -439,7 +439,7 @@ def build_report(recordings: Sequence, reference=None, *,
         _add_reference(points, reference, warns)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
              f"<header><h1>{esc(title)}</h1>", *_header(recs, metrics, protos, reference, u)]
     if warns:
         parts.append('<div class="warnings">' + "".join(

@@ -54,7 +54,7 @@ def exact_pct(done: float, expected: float) -> str:
 
 
 NAMES = {"end_to_end": "end to end", "decode": "decoding", "window": "window",
-         "analysis": "analysis", "soak": "memory"}
+         "analysis": "analysis", "soak": "memory", "class": "class view"}
 
 
 def plural(n: float, word: str) -> str:
@@ -197,12 +197,76 @@ def soak(r: dict[str, Any]) -> list[str]:
         f"{_one(f['growth_mb'])} MB of growth (target ≤ {num(p['target_growth_mb'])} MB)."]
 
 
+def _files(run: dict[str, Any]) -> str:
+    """Whether a classroom run's station files are all lossless, with the samples."""
+    files = run["files"]
+    lost = [k for k, f in enumerate(files) if not f["lossless"]]
+    counted = (f"{num(sum(f['delivered'] for f in files))} of "
+               f"{num(sum(f['expected'] for f in files))} samples, "
+               f"{plural(sum(f['gaps'] for f in files), 'gap')}")
+    if not lost:
+        return f"every station's file lossless ({counted})"
+    return f"{plural(len(lost), 'station')} of {num(len(files))} lost samples ({counted})"
+
+
+def _edge(runs: list[dict[str, Any]]) -> str:
+    """The largest station count whose files were all lossless, among the runs."""
+    good = [r["stations"] for r in runs if r["lossless"]]
+    bad = [r for r in runs if not r["lossless"]]
+    if not bad:
+        return f"every file was lossless up to {num(max(good))} stations, the most tried"
+    first = min(bad, key=lambda r: r["stations"])
+    at = (f"at {num(first['stations'])} stations {_files(first)} with the machine "
+          f"{num(first['machine_busy_percent'])} % busy")
+    if not good:
+        return f"no count tried was lossless: {at}"
+    return f"the largest lossless count was {num(max(good))} stations; {at}"
+
+
+def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
+    """The class view with its stations, the stations' CPU (against the end-to-end
+    recorder's) and the largest lossless station count."""
+    p, f = r["parameters"], r["figures"]
+    run, alone = f["run"], f["alone"]
+    low, high = (f"p{num(q)}" for q in p["percentiles"])
+    cores = r["machine"]["cores"]
+    e2e_cpu = min(e2e["figures"]["by_rate"], key=lambda x: abs(x["rate_hz"] - p["rate_hz"]))
+    tried = [x["stations"] for x in [*f["by_count"], *f["failed"]]]
+    mean_station = float(np.mean(run["station_cpu_percent"]))
+    return [
+        f"The classroom (`make bench-class`): {num(p['stations'])} stations at "
+        f"{khz(p['rate_hz'])}, each its own `palpation record --simulate --headless --lsl "
+        "--station` process (the simulated sensor in the same process), and the class view "
+        "in the benchmark's process (Qt offscreen, the real window and LSL inlets on "
+        f"loopback), for {num(p['seconds'])} s: {_files(run)}; the view drew "
+        f"{span(run['fps'], _one)} frames/s (each tile; target ≥ {num(p['fps_target'])}); "
+        "from a sample's LSL timestamp (the station's fitted device clock) to the end of the "
+        f"first frame of its tile that painted it, {low} {_one(run['latency_ms'][0])} ms and "
+        f"{high} {_one(run['latency_ms'][1])} ms over {num(run['samples'])} samples (worst "
+        f"tile {_one(max(run['tile_p99_ms']))} ms; target ≤ {num(p['latency_target_ms'])} "
+        f"ms); the class view took {num(run['view_cpu_percent'])} % of one core, the machine "
+        f"{num(run['machine_busy_percent'])} % of its {num(cores)} cores "
+        f"({num(run['background_busy_percent'])} % just before the stations started). "
+        "What limits the count on one machine is the stations' CPU: here a station took "
+        f"{span(run['station_cpu_percent'], num)} % of one core (one alone: "
+        f"{num(alone['station_cpu_percent'])} % with LSL, whose link reads as bytes arrive; "
+        f"{num(alone['plain_cpu_percent'])} % as an ordinary headless recording of the "
+        "simulated sensor, whose link batches reads; the recorder alone, the simulator in "
+        f"another process: {span((x['recorder']['cpu'] for x in e2e_cpu['runs']), _one)} % in "
+        f"the end-to-end table), so {num(cores)} cores, less the view's share, hold about "
+        f"{num(np.floor((100 * cores - run['view_cpu_percent']) / mean_station))} stations."
+        + (f" Then at {', '.join(num(n) for n in tried)} stations ({num(p['count_seconds'])} "
+           f"s each): {_edge([run, *f['by_count']])}." if tried else "")
+        + "".join(f" The run at {num(x['stations'])} stations failed (`bench/results/"
+                  "class.json` says why)." for x in f["failed"])]
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     """The performance section (without its markers) from every benchmark's results."""
     e2e = results["end_to_end"]
     parts = [[provenance(results)], end_to_end(e2e), decode(results["decode"]),
              window(results["window"]), analysis(results["analysis"]),
-             soak(results["soak"])]
+             soak(results["soak"]), classroom(results["class"], e2e)]
     wrapped = [[line if line.startswith("|") else WRAP.fill(line) for line in p] for p in parts]
     return "\n\n".join("\n".join(p) for p in wrapped) + "\n"
 

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).parents[1]
 RESULTS = Path(__file__).parent / "results"
 #: Every benchmark, in the order the README presents them.
-BENCHMARKS = ("end_to_end", "decode", "window", "analysis", "soak")
+BENCHMARKS = ("end_to_end", "decode", "window", "analysis", "soak", "class")
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -80,6 +80,7 @@ class SessionOptions:
     calibration: Calibration | None = None  # default: the newest saved for this device
     use_saved_calibration: bool = True
     lsl: bool = False  # also publish the force as a Lab Streaming Layer outlet
+    station: str = ""  # a classroom station's name: names the LSL streams (recorder.lsl)
     auto_advance: bool = True  # next trigger point once a point's repetitions are done
     until_complete: bool = False  # set ``stopped`` once the protocol is complete
     ring_seconds: float = 120.0  # the screen's history, capped at ring.MAX_SAMPLES samples
@@ -147,6 +148,7 @@ class RecordingSession(TrainingCommands):
         self._reconnects = 0
         self._summary: dict | None = None  # what stop() returned
         self._commands = CommandQueue(self._sink.put)
+        self.pain_ratings: list[tuple[float, float]] = []  # (time, value), appended in order
 
     # ---- start / stop -------------------------------------------------------------------
 
@@ -163,8 +165,8 @@ class RecordingSession(TrainingCommands):
         except BaseException:
             self._link.stop()
             raise
-        lsl = (ForceOutlet.for_device(self.device_info, self.options.port) if self.options.lsl
-               else None)
+        lsl = (ForceOutlet.for_device(self.device_info, self.options.port, self.options.station)
+               if self.options.lsl else None)
         self._pipeline = Pipeline(
             timeline=self._timeline, force=self._force, ring=self.ring, holds=self._holds,
             warnings=LiveWarnings(self.calibration), sink=self._sink, lsl=lsl, t0=self._t0,
@@ -338,6 +340,8 @@ class RecordingSession(TrainingCommands):
         """Record an event now (from any thread): markers, pain ratings, trigger points."""
         now = self._now()
         self._sink.put(Event(now, kind, value=value, text=text, sample_index=self._sink.rows))
+        if kind == "pain":
+            self.pain_ratings.append((now, value))  # a classroom station publishes them
         if kind == "pain" and self._pipeline is not None:  # may anchor a point's target
             self._commands.submit(lambda: self._pipeline.rating(value, now))
 

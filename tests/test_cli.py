@@ -11,7 +11,7 @@ from tests.conftest import run_palpation
 
 SUBCOMMANDS = ["record", "simulate", "devices", "validate", "info", "recover", "protocols",
                "calibrate", "calibrations", "recalibrate", "analyze", "report", "export",
-               "review", "probe", "refit", "plan", "catalog"]
+               "review", "probe", "refit", "plan", "catalog", "class"]
 
 
 def test_every_subcommand_has_help():

@@ -59,6 +59,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "pulsed below it (needs the window and an audio output)")
     p.add_argument("--lsl", action="store_true",
                    help="also publish the force as a Lab Streaming Layer outlet (lsl extra)")
+    p.add_argument("--station", metavar="NAME",
+                   help="a classroom station: with --lsl, publish as station NAME (its force "
+                        "and a marker stream of its state and holds for `palpation class`)")
+    p.add_argument("--pseudonym", metavar="LABEL",
+                   help="with --station, publish LABEL instead of the trainee's name")
     p.add_argument("--unit", help="display unit: N, kgf, lbf, kPa, N/cm2, kgf/cm2 "
                                   "(default: the protocol's)")
     add_sim_options(p, standalone=False)
@@ -80,6 +85,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     check_screenshot(args.screenshot)
     if args.audio_cue and args.headless:
         raise CliError("--audio-cue plays from the live window; drop --headless")
+    _check_station(args)
     if not args.headless:
         start_window("use --headless to record without a window")
     sim = _start_simulator(args, protocol) if args.simulate else None
@@ -121,7 +127,9 @@ def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict 
         raise CliError(str(exc)) from None
     for warning in session.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    publisher = None
     try:
+        publisher = _start_station(session, args)
         if args.headless:
             _run_headless(session, args.duration, args.out)
         else:
@@ -133,8 +141,34 @@ def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict 
             except OSError as exc:  # the recording itself is whole: stop() finalises it
                 raise CliError(f"{exc}; the recording is kept in {args.out}") from None
     finally:
+        if publisher is not None:
+            publisher.halt()  # the port's closing is no link loss
         session.stop()
+        if publisher is not None:
+            publisher.close()  # the holds the stop ended, then bye
     return session
+
+
+def _check_station(args: argparse.Namespace) -> None:
+    """--station publishes on LSL; --pseudonym names a station's trainee."""
+    if args.station is not None and not args.lsl:
+        raise CliError("--station publishes on Lab Streaming Layer; add --lsl")
+    if args.pseudonym is not None and args.station is None:
+        raise CliError("--pseudonym is what a station publishes; add --station NAME")
+    if args.station is not None and (not args.station.strip() or ":" in args.station):
+        raise CliError(f"--station {args.station!r}: a name without ':' is needed, "
+                       "e.g. --station S1 (it names the LSL streams)")
+
+
+def _start_station(session, args: argparse.Namespace):
+    """The station's publisher (``recorder.station``) with --station, started; else None."""
+    if args.station is None:
+        return None
+    from recorder.station import StationPublisher
+
+    publisher = StationPublisher(session, args.station, args.pseudonym or "")
+    publisher.start()
+    return publisher
 
 
 def _start_simulator(args: argparse.Namespace, protocol):
@@ -176,6 +210,8 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
 
     metadata = {name: getattr(args, name) for name in ("trainee", "instructor", "site", "notes")}
     metadata.update(args.plan_attrs)  # record --plan: the plan's trainee, id, step and plan
+    if args.station:
+        metadata["station"] = args.station
     if simulator is not None:
         metadata["simulator"] = json.dumps(simulator, sort_keys=True)
     metadata.update(protocol=protocol.name, protocol_toml=protocol.to_toml(),
@@ -193,6 +229,7 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
                           rate_hz=args.rate, metadata=metadata,
                           protocol=protocol, contact_area_cm2=args.contact_area,
                           display_unit=args.unit, calibration=calibration, lsl=args.lsl,
+                          station=args.station or "",
                           until_complete=args.until_complete,
                           read_batch_s=BATCH_S if args.headless else 0.0)
 
