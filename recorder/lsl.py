@@ -23,6 +23,12 @@ from firmware_bridge.frames import DeviceInfo
 LINGER_S = 0.3  # a closing marker outlet waits this long for its last messages to go out
 
 
+# Headless, a session publishing on LSL reads at least this often and passes on every read at
+# once: others watch the stream live (a class view's tile), so its samples may be at most one
+# short batch late, while reading as bytes arrive would cost a station twice the CPU.
+LSL_BATCH_S = 0.02
+
+
 class LslError(Exception):
     """One line for the user."""
 

@@ -40,11 +40,11 @@ import numpy as np
 
 from analysis.holds import HoldConfig, LiveHold
 from firmware_bridge.frames import DeviceInfo
-from firmware_bridge.link import BATCH_S, Read, SerialLink
+from firmware_bridge.link import BATCH_S, HAND_OVER_S, Read, SerialLink
 from recorder import __version__
 from recorder.force import ForceStage, choose_calibration, starting_tare
 from recorder.hold_tracker import HoldTracker, PointHold
-from recorder.lsl import ForceOutlet
+from recorder.lsl import LSL_BATCH_S, ForceOutlet
 from recorder.pipeline import CommandQueue, Pipeline
 from recorder.ring import RingBuffer
 from recorder.sinks import ClockPair, FileSink
@@ -155,9 +155,11 @@ class RecordingSession(TrainingCommands):
     def start(self) -> None:
         """Open the port, identify the device, create the file, start streaming."""
         baud = self.options.baudrate or self.source.baudrate
+        batch_s = 0.0 if self.source.prompt_reads else self.options.read_batch_s
         self._link = SerialLink(self.options.port, self, baudrate=baud, flow=self.options.flow,
-                                batch_s=0.0 if self.source.prompt_reads or self.options.lsl
-                                else self.options.read_batch_s)
+                                batch_s=min(batch_s, LSL_BATCH_S) if self.options.lsl
+                                else batch_s, hand_over_s=0.0 if self.options.lsl
+                                else HAND_OVER_S)
         self._link.start()
         try:
             self._connect()
