@@ -90,7 +90,8 @@ def test_save_records_this_checkout_and_machine(tmp_path):
     saved = json.loads(path.read_text())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)bench/results", ":(exclude)README.md"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.strip() != ""
     assert (saved["commit"], saved["dirty"]) == (head, dirty)
     assert saved["machine"]["cores"] == os.cpu_count()
