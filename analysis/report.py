@@ -51,7 +51,8 @@ from schemas.reader import open_recording
 from schemas.session_protocol import SessionProtocol, protocol_of
 from schemas.units import from_newtons, quantity_name, unit_text
 
-__all__ = ["COLOURS", "CSS", "DTW_DT_S", "MAX_PLOT_POINTS", "ReportError", "build_report", "write_report"]
+__all__ = ["COLOURS", "CSS", "DTW_DT_S", "MAX_PLOT_POINTS", "ReportError", "build_report",
+           "write_report"]
 
 MAX_PLOT_POINTS = 400  # per curve
 DTW_DT_S = 0.05  # grid of the curves compared by DTW (20 Hz keeps it quick)

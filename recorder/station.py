@@ -72,11 +72,15 @@ class StationPublisher:
         self._thread.start()
 
     def halt(self) -> None:
-        """End the thread: call it before ``session.stop()``, whose closing port is no loss
-        of the link."""
+        """End the thread and send what changed since its last poll (the state the session
+        ends in): call it before ``session.stop()``, whose closing port is no loss of the
+        link."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5.0)
+        self.poll()
 
     def close(self) -> None:
         """After ``session.stop()``: send what the stop added, then ``bye``; withdraw the
