@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PROBE_TIMEOUT_S = 20.0  # a child creating a QGuiApplication: ~0.2 s, seconds on a busy machine
@@ -157,3 +158,30 @@ def fit_to_screen(window) -> None:
     if window.width() > free.width() or window.height() > free.height():
         window.resize(min(window.width(), free.width()), min(window.height(), free.height()))
         window.move(free.topLeft())
+
+
+def run_window(app, window, duration: float | None = None,
+               stop: Callable[[], bool] = lambda: False) -> None:
+    """Run Qt until ``window`` is closed, Ctrl-C or SIGTERM, ``duration`` seconds, or
+    ``stop()`` turns true; each of these closes the window (its closeEvent saves what it
+    must). Polled every 100 ms, which also lets Python run its signal handlers while Qt
+    waits."""
+    import math
+    import signal
+    import time
+
+    from pyqtgraph.Qt import QtCore
+
+    end = time.monotonic() + duration if duration else math.inf
+    interrupted: list[bool] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: interrupted.append(True))
+
+    def watch() -> None:
+        if interrupted or stop() or time.monotonic() >= end:
+            window.close()
+
+    guard = QtCore.QTimer(window)
+    guard.timeout.connect(watch)
+    guard.start(100)
+    app.exec()

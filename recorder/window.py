@@ -14,7 +14,6 @@ self-estimate, the results) is ``recorder.training_view``'s.
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from recorder.panels import (
     quiet_offscreen_warnings,
     shown_band,
 )
-from recorder.qtstart import fit_to_screen, start_qt
+from recorder.qtstart import fit_to_screen, run_window, start_qt
 from recorder.session import RecordingSession, SessionStatus
 from recorder.training_view import TrainingView
 from recorder.window_layout import TRACE_SECONDS, FrameClock, build_layout
@@ -429,18 +428,6 @@ def run_live(session: RecordingSession, duration: float | None = None,
     window.audio_cue = open_audio_cue(session) if audio_cue else None
     fit_to_screen(window)
     window.show()
-    end = time.monotonic() + duration if duration else math.inf
-    interrupted: list[bool] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: interrupted.append(True))
-
-    def watch() -> None:  # also lets Python run its signal handlers while Qt waits
-        if interrupted or session.stopped.is_set() or time.monotonic() >= end:
-            window.close()
-
-    guard = QtCore.QTimer(window)
-    guard.timeout.connect(watch)
-    guard.start(100)
-    app.exec()
+    run_window(app, window, duration, session.stopped.is_set)
     if not window.screenshot_saved:
         raise OSError(f"cannot write the screenshot {screenshot}")

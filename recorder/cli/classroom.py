@@ -144,11 +144,9 @@ def drain(inlets, seconds: float = 0.5) -> None:
 def run_class(model, inlets, args: argparse.Namespace) -> None:
     """Show the view of ``model``, fed by ``inlets``, until it is closed, Ctrl-C or
     ``--duration``."""
-    from pyqtgraph.Qt import QtCore
-
     from recorder.class_view import ClassWindow
     from recorder.panels import quiet_offscreen_warnings
-    from recorder.qtstart import fit_to_screen, start_qt
+    from recorder.qtstart import fit_to_screen, run_window, start_qt
 
     quiet_offscreen_warnings()
     app = start_qt()
@@ -156,19 +154,7 @@ def run_class(model, inlets, args: argparse.Namespace) -> None:
                          screenshot=args.screenshot)
     fit_to_screen(window)
     window.show()
-    end = time.monotonic() + args.duration if args.duration else math.inf
-    interrupted: list[bool] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: interrupted.append(True))
-
-    def watch() -> None:  # also lets Python run its signal handlers while Qt waits
-        if interrupted or time.monotonic() >= end:
-            window.close()
-
-    guard = QtCore.QTimer(window)
-    guard.timeout.connect(watch)
-    guard.start(100)
-    app.exec()
+    run_window(app, window, args.duration)
     if not window.screenshot_saved:
         raise CliError(f"cannot write the screenshot {args.screenshot}")
 
