@@ -1,7 +1,8 @@
 """Benchmark 6: the classroom. N stations at 1 kHz and the instructor's class view, one machine.
 
 Each station is its own process, as a class runs them: ``palpation record --simulate
---headless --lsl --station bench-K --seed K`` (the simulated sensor on a pty, the recorder
+--imperfect --headless --lsl --station bench-K --seed K`` (the simulated sensor on a pty,
+delivering in USB-like bursts of 1-16 ms as hardware does, the recorder
 writing its own file and publishing its force and marker streams on Lab Streaming Layer over
 loopback). The class view runs in this process: the real ``recorder.class_view`` window on
 Qt's offscreen platform (raster painting), fed by the real LSL inlets of
@@ -77,8 +78,8 @@ def start_station(tmp: Path, k: int, bound_s: float,
     out = tmp / f"{k}.h5"
     publish = ["--lsl", "--station", f"bench-{k}"] if station else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--headless", *publish,
-         "--seed", str(k), "--out", str(out), "--duration", str(bound_s),
+        [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--imperfect", "--headless",
+         *publish, "--seed", str(k), "--out", str(out), "--duration", str(bound_s),
          "--catalog", str(tmp / "catalog.sqlite")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return proc, out

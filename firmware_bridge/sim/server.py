@@ -156,8 +156,10 @@ class PtyServer:
         with self._lock:
             master = self._master
         wait = self.emulator.tick_s
-        if self.faults.burst_ms is not None and self._pending:
-            wait = min(wait, max(0.0, self._release_at - self.now()))
+        if self.faults.burst_ms is not None and self._release_at > self.now():
+            # nothing leaves before the burst, so the device makes its frames then: one wake-up
+            # per burst, not one per tick
+            wait = self._release_at - self.now()
         try:
             readable, _, _ = select.select([master], [], [], wait)
         except (OSError, ValueError):

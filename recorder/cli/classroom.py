@@ -27,7 +27,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="show only this station (repeatable; default: every station found)")
     p.add_argument("--simulate", type=int, metavar="N",
                    help="start N simulated stations (separate processes, novice and expert "
-                        "profiles alternating, seeds 1..N), stopped when the view closes")
+                        "profiles alternating, seeds 1..N, each sensor as imperfect as "
+                        "hardware: simulate --imperfect), stopped when the view closes")
     p.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="with --simulate: the stations' recordings go here (default: a "
                         "temporary folder, named on exit)")
@@ -54,8 +55,8 @@ def start_stations(n: int, out_dir: Path, stations: list[_Station]) -> None:
     even when a later one fails to start, so they can be stopped."""
     for k in range(1, n + 1):
         name, out = f"sim-{k}", out_dir / f"sim-{k}.h5"
-        cmd = [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--headless",
-               "--lsl", "--station", name, "--pseudonym", f"Station {k}", "--seed", str(k),
+        cmd = [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--imperfect",
+               "--headless", "--lsl", "--station", name, "--pseudonym", f"Station {k}", "--seed", str(k),
                "--profile", "novice" if k % 2 else "expert", "--out", str(out)]
         with open(out_dir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
