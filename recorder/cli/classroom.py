@@ -56,8 +56,8 @@ def start_stations(n: int, out_dir: Path, stations: list[_Station]) -> None:
     for k in range(1, n + 1):
         name, out = f"sim-{k}", out_dir / f"sim-{k}.h5"
         cmd = [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--imperfect",
-               "--headless", "--lsl", "--station", name, "--pseudonym", f"Station {k}", "--seed", str(k),
-               "--profile", "novice" if k % 2 else "expert", "--out", str(out)]
+               "--headless", "--lsl", "--station", name, "--pseudonym", f"Station {k}",
+               "--seed", str(k), "--profile", "novice" if k % 2 else "expert", "--out", str(out)]
         with open(out_dir / f"{name}.log", "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
