@@ -4,8 +4,8 @@ Every failure a user can cause (a missing port, a full disk, a foreign file) end
 one-line message on stderr and a non-zero exit status, never a traceback.
 
 The groups are :mod:`~recorder.cli.record` (record), :mod:`~recorder.cli.calibrate`
-(calibrate, calibrations, recalibrate), :mod:`~recorder.cli.analyse` (analyze, report, export,
-protocols, review), :mod:`~recorder.cli.devices` (simulate, devices),
+(calibrate, calibrations, recalibrate), :mod:`~recorder.cli.analyse` (analyze, report, protocols,
+review), :mod:`~recorder.cli.export` (export), :mod:`~recorder.cli.devices` (simulate, devices),
 :mod:`~recorder.cli.files` (validate, info, recover, refit), :mod:`~recorder.cli.probe` (probe),
 :mod:`~recorder.cli.plan` (plan, catalog) and :mod:`~recorder.cli.classroom` (class).
 Their modules import what loads numpy, h5py, pyserial or Qt inside the command that needs it,
@@ -18,7 +18,17 @@ import argparse
 import sys
 
 from recorder import __version__
-from recorder.cli import analyse, calibrate, classroom, devices, files, plan, probe, record
+from recorder.cli import (
+    analyse,
+    calibrate,
+    classroom,
+    devices,
+    export,
+    files,
+    plan,
+    probe,
+    record,
+)
 from recorder.cli.common import EXIT_FAILURE, CliError, DefaultsHelpFormatter
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -43,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "force sensor.")
     parser.add_argument("--version", action="version", version=f"palpation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (record, calibrate, analyse, devices, files, probe, plan, classroom):
+    for group in (record, calibrate, analyse, export, devices, files, probe, plan, classroom):
         group.add_parsers(sub)
     for subparser in sub.choices.values():
         subparser.formatter_class = DefaultsHelpFormatter

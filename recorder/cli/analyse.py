@@ -1,5 +1,5 @@
-"""``palpation analyze``, ``report``, ``export``, ``protocols`` and ``review``: what is done
-with recordings once made, and the session protocols they follow."""
+"""``palpation analyze``, ``report``, ``protocols`` and ``review``: what is done with
+recordings once made, and the session protocols they follow."""
 
 from __future__ import annotations
 
@@ -57,13 +57,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="an instructor's recording: at each trigger point the mean of their "
                         "holds is the reference")
     p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("export", help="a recording's raw trace as CSV or Parquet")
-    p.add_argument("file", type=Path, help="the recording (.h5)")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv",
-                   help="file format of the trace")
-    p.add_argument("--out", type=Path, help="default: FILE with the format's suffix")
-    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("protocols", help="list the session protocol presets",
                        description="List the shipped session protocols, or show one as TOML "
@@ -144,19 +137,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     for w in warnings:
         print(w, file=sys.stderr)
     print(f"report -> {args.out}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.export import export_trace
-    from schemas.hdf5 import RecordingFileError
-
-    out = args.out or args.file.with_suffix(f".{args.format}")
-    try:
-        rows = export_trace(args.file, out, args.format)
-    except (RecordingFileError, ValueError, OSError) as exc:
-        raise CliError(str(exc)) from None
-    print(f"{rows:,} samples -> {out}")
     return 0
 
 
