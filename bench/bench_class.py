@@ -12,12 +12,15 @@ exists and every tile has received samples (in the first seconds after that, a s
 
 - every station file lossless: delivered = the device's sequence span, no gap events (counted
   as bench_e2e counts them), over the whole file;
-- the class view's frames per second (each tile's paints; the slowest tile);
+- the class view's frames per second: each tile's paints while it shows a hold in progress
+  (the slowest tile). A tile draws pressure against hold duration, so between holds it has
+  nothing new to draw and does not repaint; the holds are found in the samples the tile took
+  in by the view's own detector (``class_model.config_detector``), as the tile found them;
 - from a sample's LSL timestamp (the station's fitted device clock mapped to
   ``pylsl.local_clock``, which is this machine's monotonic clock) to the end of the first
-  frame of its tile that paints it (p50, p99 over every sample of every tile), as
-  bench_window measures the single window: the tile's ``FrameClock`` says how many of the
-  station's samples each paint had taken in;
+  frame of its tile that paints it (p50, p99 over every sample a tile draws: those inside a
+  hold), as bench_window measures the single window: the tile's ``FrameClock`` says how many
+  of the station's samples each paint had taken in;
 - CPU as % of one core: the class-view process, each station process, and the whole machine
   (% of all cores) over the window, with the machine's load for BACKGROUND_S just before the
   stations start (this machine is shared).
@@ -55,7 +58,7 @@ from bench_window import PERCENTILES, percentiles  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 from results import save  # noqa: E402
 
-from recorder.class_model import RING_S  # noqa: E402
+from recorder.class_model import RING_S, config_detector  # noqa: E402
 from recorder.panels import quiet_offscreen_warnings  # noqa: E402
 from schemas.reader import open_recording  # noqa: E402
 
@@ -65,6 +68,8 @@ WARM_S = 3.0  # after every tile has data, before the window opens (latencies se
 BACKGROUND_S = 2.0  # the machine's load measured before the stations start
 START_TIMEOUT_S = 90.0  # every station's file must exist by then
 TAIL_S = 0.5  # samples this close to the window's end may be painted after it: left out
+FRAME_SETTLE_S = 0.5  # a hold's first half second is left out of the frame rate (its start
+#                       is known only once the force crosses the detector's on-threshold)
 STOP_TIMEOUT_S = 60.0
 FPS_TARGET = 30  # the issue's targets for the class view
 LATENCY_TARGET_MS = 100
@@ -184,21 +189,38 @@ def run_for(seconds: float) -> None:
     loop.exec()
 
 
+def drawn_holds(times: np.ndarray, force: np.ndarray,
+                band: tuple[float, float] | None) -> list[tuple[float, float]]:
+    """(start, end) of each hold in a tile's samples, found as the tile's own detector found
+    them (a hold still in progress ends at the last sample)."""
+    detector = config_detector(band)
+    events = detector.feed(times, force) + detector.finish()
+    return [(e.hold.start_s, e.hold.end_s) for e in events if e.kind == "end"]
+
+
 def tile_figures(frames: list[tuple[float, int]], times: np.ndarray, total: int,
-                 t0: float, t1: float) -> tuple[float, np.ndarray]:
-    """(frames/s painted in [t0, t1], each sample's latency in s) of one tile. ``frames``:
-    (monotonic end of a paint, samples the tile had taken in by then); ``times``: the LSL
-    timestamps of the station's newest samples the view holds, the last of them sample
-    ``total`` - 1. A sample is painted by the first frame that had taken it in; those stamped
-    in [t0, t1 - TAIL_S] count (a later one's frame may fall after the end)."""
+                 holds: list[tuple[float, float]], t0: float,
+                 t1: float) -> tuple[float, np.ndarray]:
+    """(frames/s painted in [t0, t1] while a hold was in progress, the latency in s of each
+    sample drawn) of one tile. ``frames``: (monotonic end of a paint, samples the tile had
+    taken in by then); ``times``: the LSL timestamps of the station's newest samples the view
+    holds, the last of them sample ``total`` - 1; ``holds``: what the tile drew. A sample is
+    painted by the first frame that had taken it in; those inside a hold and stamped in
+    [t0, t1 - TAIL_S] count (a later one's frame may fall after the end)."""
     paint_t = np.array([f[0] for f in frames])
     drawn = np.array([f[1] for f in frames])
-    inside = paint_t[(paint_t >= t0) & (paint_t <= t1)]
-    fps = (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 1 else 0.0
-    index = np.flatnonzero((times >= t0) & (times <= t1 - TAIL_S))
+    live = np.zeros(len(times), dtype=bool)
+    painted, live_s = 0, 0.0
+    for start, end in holds:
+        live |= (times >= start) & (times <= end)
+        a, b = max(start + FRAME_SETTLE_S, t0), min(end, t1)
+        if b > a:
+            painted += int(np.count_nonzero((paint_t >= a) & (paint_t <= b)))
+            live_s += b - a
+    index = np.flatnonzero(live & (times >= t0) & (times <= t1 - TAIL_S))
     frame = np.searchsorted(drawn, total - len(times) + index + 1)
     keep = frame < len(frames)
-    return fps, paint_t[frame[keep]] - times[index[keep]]
+    return painted / live_s if live_s else 0.0, paint_t[frame[keep]] - times[index[keep]]
 
 
 def view_figures(view, model, names: list[str], t0: float, t1: float) -> dict:
@@ -206,9 +228,11 @@ def view_figures(view, model, names: list[str], t0: float, t1: float) -> dict:
     tiles, and each tile's p99) and the samples each tile took in over the whole run."""
     fps, latencies = [], []
     for name in names:
-        held = model.stations[name].ring.latest()
+        st = model.stations[name]
+        held = st.ring.latest()
+        holds = drawn_holds(held.time, held.force, st.band_n)
         tile_fps, late = tile_figures(list(view.tiles[name].clock.frames), held.time,
-                                      held.total, t0, t1)
+                                      held.total, holds, t0, t1)
         fps.append(tile_fps)
         latencies.append(late)
     every = np.concatenate(latencies)
