@@ -97,11 +97,15 @@ def reference_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]], *,
     stretched in time to their mean length, and the stretched curves are averaged on a ``dt``
     grid. An instructor's reference at a point is the mean of their holds there, not whichever
     came first; stretching keeps the mean's ramp and release as sharp as each hold's (averaging
-    unstretched curves would smear the releases into a staircase)."""
+    unstretched curves would smear the releases into a staircase). The mean of one curve is
+    that curve itself, timed from its first sample (so a hold is at distance 0 from itself)."""
     usable = [(np.asarray(t, dtype=np.float64), np.asarray(f, dtype=np.float64))
               for t, f in curves if len(t) >= 2]
     if not usable:
         return np.empty(0), np.empty(0)
+    if len(usable) == 1:
+        (t, f), = usable
+        return t - t[0], f
     spans = [float(t[-1] - t[0]) for t, _ in usable]
     length = float(np.mean(spans))
     grid = np.arange(0.0, length + 0.5 * dt, dt)

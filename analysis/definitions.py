@@ -90,14 +90,15 @@ METRICS: dict[str, Metric] = {
                                  "(peak − the band's top) / the band's top; negative: the peak "
                                  "stayed under the top"),
     "complete": Metric("complete", "",
-                       "False when the end of the recording cut the hold off (still pressed "
-                       "at the last sample): it is shown but never judged nor counted as done"),
+                       "False when the end of the recording, a disconnect or a gap in the "
+                       "samples (longer than max_gap_s) cut the hold off: it is shown but "
+                       "never judged nor counted as done, and statistics leave it out"),
     "early_release": Metric("early release", "",
                             "True when shorter than the dose's minimum hold"),
     "too_long": Metric("too long", "", "True when longer than the dose's maximum hold"),
     "dose_met": Metric("dose met", "",
                        "time in band ≥ minimum hold and duration ≤ maximum hold"),
-    "impulse_ns": Metric("impulse", "N·s", "force–time integral over the hold"),
+    "impulse_n_s": Metric("impulse", "N·s", "force–time integral over the hold"),
     "pain": Metric("pain", "0–10", "last pain rating during the hold (NaN: none)"),
     "button_presses": Metric("button presses", "", "subject's button presses during the hold"),
     "target_n": Metric("target", "N", "middle of the target band"),
@@ -182,15 +183,17 @@ FLAGS: tuple[Flag, ...] = (
 )
 
 
-#: The one flag of a hold the end of the recording cut off, which is not judged otherwise.
+#: The one flag of a hold the end of the recording, a disconnect or a gap cut off, which is
+#: not judged otherwise.
 INCOMPLETE = Flag("incomplete", "incomplete",
-                  "cut off by the end of the recording (still pressed at the last sample): "
-                  "not judged, not counted as done", lambda m: not m.complete)
+                  "cut off by the end of the recording (still pressed at the last sample), "
+                  "a disconnect or a gap in the samples: not judged, not counted as done",
+                  lambda m: not m.complete)
 
 
 def hold_flags(m: HoldMetrics) -> list[Flag]:
     """The flags hold ``m`` raises, in the order of ``FLAGS``; only ``INCOMPLETE`` for a
-    hold the recording's end cut off."""
+    hold something cut off (``complete`` False)."""
     if not m.complete:
         return [INCOMPLETE]
     return [f for f in FLAGS if f.raised(m)]

@@ -43,12 +43,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.settings import DEFAULT_SETTINGS, AnalysisSettings
+
 __all__ = ["PLATEAU_MAX_CHANGE", "PLATEAU_MIN_S", "PLATEAU_TOL", "SMOOTH_S", "Shape", "shape"]
 
-SMOOTH_S = 0.1  # moving-average window that locates peak, plateau and ramp
-PLATEAU_TOL = 0.08  # plateau: smoothed force within this fraction of the level around the trend
-PLATEAU_MIN_S = 0.5  # shorter windows are not a plateau
-PLATEAU_MAX_CHANGE = 0.20  # trend change across the plateau, fraction of the level
+# The defaults (analysis.settings: an analysis may set others)
+SMOOTH_S = DEFAULT_SETTINGS.smooth_s  # moving-average window: locates peak, plateau and ramp
+PLATEAU_TOL = DEFAULT_SETTINGS.plateau_tol  # smoothed force within this fraction of the level
+PLATEAU_MIN_S = DEFAULT_SETTINGS.plateau_min_s  # shorter windows are not a plateau
+PLATEAU_MAX_CHANGE = DEFAULT_SETTINGS.plateau_max_change  # trend change, fraction of the level
 _NAN = math.nan
 
 
@@ -86,7 +89,8 @@ def _first_crossing(t: np.ndarray, s: np.ndarray, level: float) -> float:
     return float(t[k - 1] + (level - s[k - 1]) * (t[k] - t[k - 1]) / (s[k] - s[k - 1]))
 
 
-def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, int] | None:
+def _plateau(t: np.ndarray, s: np.ndarray, ipk: int,
+             rule: AnalysisSettings) -> tuple[np.ndarray, int, int] | None:
     """(keep-mask over [p0, p1], p0, p1) in the hold's sample indices, or None."""
     n = s.size
     if n - ipk < 8:
@@ -103,7 +107,7 @@ def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, i
     if np.count_nonzero(keep) < 4:
         return None
     xm, ym, slope = _line(t[c0:c1][keep], core[keep])
-    tol = PLATEAU_TOL * level
+    tol = rule.plateau_tol * level
     tail_t = t[ipk:]
     dev = s[ipk:] - (ym + slope * (tail_t - xm))
     inside = np.flatnonzero(np.abs(dev) <= tol)
@@ -112,11 +116,11 @@ def _plateau(t: np.ndarray, s: np.ndarray, ipk: int) -> tuple[np.ndarray, int, i
         return None
     p0 = ipk + int(inside[0])
     # release: the smoothed force leaves the trend half a window before the raw force does
-    p1 = int(np.searchsorted(t, t[ipk + int(settled[-1])] - 0.5 * SMOOTH_S, "right")) - 1
+    p1 = int(np.searchsorted(t, t[ipk + int(settled[-1])] - 0.5 * rule.smooth_s, "right")) - 1
     if p1 <= p0:
         return None
     span = float(t[p1] - t[p0])
-    if span < PLATEAU_MIN_S or abs(slope) * span > PLATEAU_MAX_CHANGE * level:
+    if span < rule.plateau_min_s or abs(slope) * span > rule.plateau_max_change * level:
         return None
     mask = dev[p0 - ipk:p1 - ipk + 1] >= -tol  # drop re-press dips
     return mask, p0, p1
@@ -136,16 +140,17 @@ class Shape:
     drift_n: float = _NAN
 
 
-def shape(tt: np.ndarray, ff: np.ndarray) -> Shape:
+def shape(tt: np.ndarray, ff: np.ndarray, rule: AnalysisSettings = DEFAULT_SETTINGS) -> Shape:
     """Plateau (level, CV, steadiness about its trend, the trend's change across it, overshoot
     of the smoothed peak above it) and the 20-80 % loading rate, from the samples ``tt``,
-    ``ff`` of one hold (8 or more)."""
+    ``ff`` of one hold (8 or more), the plateau as ``rule`` (its smooth_s and plateau_*)
+    defines it."""
     n = ff.size
     dt = float(tt[-1] - tt[0]) / (n - 1)
-    w = int(round(0.5 * SMOOTH_S / dt)) if dt > 0 else 0
+    w = int(round(0.5 * rule.smooth_s / dt)) if dt > 0 else 0
     s = _smooth(ff, w)
     ipk = int(np.argmax(s))
-    pl = _plateau(tt, s, ipk)
+    pl = _plateau(tt, s, ipk, rule)
     if pl is None:
         return Shape()
     mask, p0, p1 = pl

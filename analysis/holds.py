@@ -35,6 +35,7 @@ import sys
 import numpy as np
 
 from analysis.hold_records import Hold, HoldConfig, HoldEvent, LiveHold, RunningSums
+from analysis.settings import DEFAULT_SETTINGS, AnalysisSettings
 
 __all__ = [
     "Hold",
@@ -51,9 +52,9 @@ BOOT_STEPS = 16
 #: A step longer than this many nominal intervals is a gap in the stream (auto ``max_dt_s``).
 AUTO_GAP_FACTOR = 5.0
 #: ``config_for_band``: the detector arms at this fraction of the target ...
-ON_FRAC = 0.10
+ON_FRAC = DEFAULT_SETTINGS.on_frac
 #: ... and a hold starts and ends at the crossings of this fraction (the simulator's 5 %).
-OFF_FRAC = 0.05
+OFF_FRAC = DEFAULT_SETTINGS.off_frac
 
 _IDLE, _ACTIVE, _PENDING = 0, 1, 2
 
@@ -424,9 +425,11 @@ def _drop_bridged(ch: np.ndarray, above: np.ndarray, t: np.ndarray, f: np.ndarra
 
 
 def config_for_band(low_n: float, high_n: float, *, target_n: float | None = None,
-                    max_dt_s: float | None = None) -> HoldConfig:
+                    max_dt_s: float | None = None,
+                    settings: AnalysisSettings = DEFAULT_SETTINGS) -> HoldConfig:
     """The thresholds the recorder uses for a trigger point's band, live and offline: off at
-    ``OFF_FRAC`` (5 %) and on at ``ON_FRAC`` (10 %) of the target.
+    ``OFF_FRAC`` (5 %) and on at ``ON_FRAC`` (10 %) of the target. An analysis may set other
+    fractions, debounce (``min_hold_s``) and merge gap (``analysis.settings``).
 
     The target defaults to the band's midpoint (a band is normally target +- x %), so on the
     default simulated dose (30 N, band 25.5-34.5 N) off_n is exactly the simulator's 1.5 N
@@ -443,9 +446,10 @@ def config_for_band(low_n: float, high_n: float, *, target_n: float | None = Non
     (its chatter is bridged), so a press that follows is backdated to the start of that
     contact.
     """
+    times = {"min_hold_s": settings.debounce_s, "merge_gap_s": settings.merge_gap_s}
     if not math.isfinite(high_n):
         return HoldConfig(on_n=2.0, off_n=1.0, band_low_n=0.0, band_high_n=sys.float_info.max,
-                          max_dt_s=max_dt_s)
+                          max_dt_s=max_dt_s, **times)
     if not (math.isfinite(low_n) and 0 <= low_n <= high_n and high_n > 0):
         raise ValueError("band must satisfy 0 <= low_n <= high_n, high_n > 0")
     if target_n is None:
@@ -453,8 +457,9 @@ def config_for_band(low_n: float, high_n: float, *, target_n: float | None = Non
     target = float(target_n)
     if not (math.isfinite(target) and target > 0):
         raise ValueError("target_n must be positive and finite")
-    return HoldConfig(on_n=ON_FRAC * target, off_n=OFF_FRAC * target, band_low_n=float(low_n),
-                      band_high_n=float(high_n), max_dt_s=max_dt_s)
+    return HoldConfig(on_n=settings.on_frac * target, off_n=settings.off_frac * target,
+                      band_low_n=float(low_n), band_high_n=float(high_n), max_dt_s=max_dt_s,
+                      **times)
 
 
 def segment_holds(t: np.ndarray, force_n: np.ndarray, config: HoldConfig) -> list[Hold]:

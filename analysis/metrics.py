@@ -20,13 +20,13 @@ Definitions (all forces in N, times in s):
   area (NaN without one).
 * peak_over_band_pct: (peak_n - the band's top) / the band's top x 100, negative when the
   peak stayed in or under the band: what the "overshoot" flag judges (``analysis.definitions``).
-* impulse_ns: trapezoidal integral of the raw force over the hold's samples.
+* impulse_n_s: trapezoidal integral of the raw force over the hold's samples.
 * Errors against the target (band midpoint): constant_error_n = plateau mean - target,
   abs_error_n = |constant error|, pct_error = abs_error / target x 100.
 * early_release: duration < min_hold_s; too_long: duration > max_hold_s (a maximum of 0 is
   no maximum, as for a threshold ramp); dose_met: time_in_band >= min_hold_s and
   duration <= max_hold_s (the dose adherence criterion). All three are False for a hold the
-  end of the recording cut off (``complete`` False, ``analysis.holds``): it is not judged.
+  end of the recording, a disconnect or a gap cut off (``complete`` False): it is not judged.
 * band_low_n, band_high_n, min_hold_s, max_hold_s, ramp_min/max_n_per_s: the dose the hold was
   judged against (its own file's protocol, and the point's anchored band once the subject set
   it), so rows from recordings made with different protocols stay readable and scorable.
@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -58,6 +58,7 @@ from analysis.hold_shape import (
 )
 from analysis.holds import AUTO_GAP_FACTOR, Hold, config_for_band, segment_holds
 from analysis.score import estimate_correct, graded_time_in_band, score_metrics
+from analysis.settings import DEFAULT_SETTINGS, AnalysisSettings
 from schemas.session_protocol import Dose, protocol_of
 from schemas.units import from_newtons
 
@@ -119,7 +120,7 @@ class HoldMetrics:
     early_release: bool
     too_long: bool
     dose_met: bool
-    impulse_ns: float
+    impulse_n_s: float
     pain: float
     button_presses: int
     target_n: float
@@ -156,7 +157,8 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
                  *, area_cm2: float = _NAN, trigger_point: str = "", repetition: int = 0,
                  blind: bool = False, band_n: tuple[float, float] | None = None,
                  feedback: str = "", feedback_live: bool | None = None,
-                 self_estimate: float = _NAN) -> HoldMetrics:
+                 self_estimate: float = _NAN,
+                 settings: AnalysisSettings = DEFAULT_SETTINGS) -> HoldMetrics:
     """Metrics of one hold, scored: ``t``, ``f`` the whole recording (or any stretch holding the
     hold), ``hold`` from ``analysis.holds`` (measured against the band it is judged by: time
     in band and time to band are the detector's), ``dose`` the point's protocol dose, ``band_n``
@@ -164,7 +166,8 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
     subject set it; the target is its midpoint), ``events`` objects with ``time`` and ``kind``
     (and ``value`` for ``pain``), e.g. ``schemas.events.Event``. ``feedback`` is the hold's
     mode, ``feedback_live`` whether live feedback was on (default: not ``blind``), and
-    ``self_estimate`` the trainee's estimate (-1, 0, +1; NaN: none)."""
+    ``self_estimate`` the trainee's estimate (-1, 0, +1; NaN: none); ``settings`` the
+    plateau's definition (``analysis.hold_shape``)."""
     a, b = (int(v) for v in np.searchsorted(t, (hold.start_s, hold.end_s), side="left"))
     b = max(b, a)
     tt, ff = (np.asarray(x[a:b], dtype=np.float64) for x in (t, f))
@@ -172,7 +175,7 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
     target = 0.5 * (low + high)
     pain, presses = _hold_events(events, hold)
     impulse = float(np.trapezoid(ff, tt)) if ff.size >= 2 else 0.0
-    sh = shape(tt, ff) if ff.size >= 8 else Shape()
+    sh = shape(tt, ff, settings) if ff.size >= 8 else Shape()
     try:
         ramp_kpa = float(from_newtons(sh.ramp_n_per_s, "kPa", area_cm2))
     except ValueError:
@@ -195,13 +198,13 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
         peak_n=hold.peak_n, plateau_mean_n=sh.plateau_mean_n, plateau_cv=sh.cv,
         steadiness_n=sh.steadiness_n, drift_n=sh.drift_n, overshoot_pct=sh.overshoot_pct,
         peak_over_band_pct=(hold.peak_n - high) / high * 100.0 if high > 0 else _NAN,
-        complete=hold.complete,  # False: cut off by the recording's end, not judged
+        complete=hold.complete,  # False: cut off (end, disconnect, gap), not judged
         early_release=hold.complete and bool(hold.duration_s < dose.min_hold_s),
         too_long=hold.complete and bool(dose.max_hold_s > 0
                                         and hold.duration_s > dose.max_hold_s),
         dose_met=hold.complete and bool(hold.time_in_band_s >= dose.min_hold_s
                                         and hold.duration_s <= dose.max_hold_s),
-        impulse_ns=impulse, pain=pain, button_presses=presses, target_n=target,
+        impulse_n_s=impulse, pain=pain, button_presses=presses, target_n=target,
         band_low_n=low, band_high_n=high, min_hold_s=float(dose.min_hold_s),
         max_hold_s=float(dose.max_hold_s),
         ramp_min_n_per_s=corridor[0], ramp_max_n_per_s=corridor[1],
@@ -239,8 +242,9 @@ def span_hold(t: np.ndarray, f: np.ndarray, start_s: float, end_s: float,
 
 
 # ---------------------------------------------------------------------------- a recording
-def recording_metrics(rec) -> list[HoldMetrics]:
-    """Metrics of every hold of a ``schemas.reader.Recording``, segmented offline.
+def recording_metrics(rec, settings: AnalysisSettings = DEFAULT_SETTINGS) -> list[HoldMetrics]:
+    """Metrics of every hold of a ``schemas.reader.Recording``, segmented offline with
+    ``settings`` (the live recorder's by default).
 
     Doses come from the protocol stored in the file (``session.protocol_toml``). Which point
     is being worked follows the ``trigger_point`` events (point 0 before the first), or the
@@ -254,7 +258,8 @@ def recording_metrics(rec) -> list[HoldMetrics]:
     condition and the self-estimate come from the events (``_conditions``). A point's
     ``target_anchor`` event (the subject set its target) gives the holds there that start
     after it the anchored band (``Dose.anchored_band_n``): their time in band is measured
-    against it, their boundaries still by the protocol's band's thresholds.
+    against it, their boundaries still by the protocol's band's thresholds. A hold that a
+    disconnect or a gap in the samples cut into is incomplete (``_cut_off``).
     """
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
@@ -268,10 +273,9 @@ def recording_metrics(rec) -> list[HoldMetrics]:
     sched = _schedule(evs, rows, row_tp, t, proto)
     doses = {lab: _dose_for(lab, proto, rows, row_tp)
              for lab in [*(lab for _, lab in sched), *row_tp]}
-    closed = _closed_spans(evs)
-    configs = [config_for_band(*band_or_nan(doses[lab], area)) for _, lab in sched]
-    holds = [h for h in _segment(t, f, sched, configs, [b for _, b in closed])
-             if not any(a <= h.start_s < b for a, b in closed)]
+    configs = [config_for_band(*band_or_nan(doses[lab], area), settings=settings)
+               for _, lab in sched]
+    holds = _counted_holds(t, f, sched, configs, evs, settings.max_gap_s)
 
     sched_t = np.array([s[0] for s in sched])
     pain_btn = [e for e in evs if e.kind in ("pain", "button_down")]
@@ -299,8 +303,36 @@ def recording_metrics(rec) -> list[HoldMetrics]:
             h = span_hold(t, f, h.start_s, h.end_s, band, index=h.index, complete=h.complete)
         out.append(hold_metrics(t, f, h, doses[label], hev, area_cm2=area,
                                 trigger_point=label, repetition=rep, band_n=band,
-                                **asdict(cond)))
+                                settings=settings, **asdict(cond)))
     return out
+
+
+def _counted_holds(t: np.ndarray, f: np.ndarray, sched: list[tuple[float, str]],
+                   configs: list, evs: list, max_gap_s: float) -> list[Hold]:
+    """The holds the live recorder would count (none from a ``protocol_complete`` to the next
+    ``trigger_point``), each incomplete when the link or the samples broke in it."""
+    closed = _closed_spans(evs)
+    links = np.array([e.time for e in evs if e.kind in LINK_BREAKS])
+    return [_cut_off(h, t, links, max_gap_s)
+            for h in _segment(t, f, sched, configs, [b for _, b in closed])
+            if not any(a <= h.start_s < b for a, b in closed)]
+
+
+#: Events of a link that broke: a hold they fall in was not seen whole.
+LINK_BREAKS = ("disconnect", "reconnect")
+
+
+def _cut_off(h: Hold, t: np.ndarray, links: np.ndarray, max_gap_s: float) -> Hold:
+    """``h``, incomplete when a disconnect or reconnect event lies in it, or when a step
+    between samples longer than ``max_gap_s`` lies in it or at either end (where the detector
+    takes the last or first sample seen as the hold's end or start: not observed)."""
+    if not h.complete:
+        return h
+    a = max(int(np.searchsorted(t, h.start_s, "left")), 1)
+    b = min(int(np.searchsorted(t, h.end_s, "right")), t.size - 1)
+    gap = b >= a and float(np.max(t[a:b + 1] - t[a - 1:b])) > max_gap_s
+    broke = bool(np.any((links >= h.start_s) & (links <= h.end_s)))
+    return replace(h, complete=False) if gap or broke else h
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,13 @@ for the absolute-agreement forms ICC(2,·). The F statistic and p value test H0:
 
 F and t quantiles and the F survival function (accurate for tiny p values) come from
 ``scipy.stats``; non-integer degrees of freedom (the ICC(2,·) intervals) are supported there.
+
+Designs too small for a statistic are refused with a ``ValueError`` that says why, rather than
+answered with a number nobody should read: an ICC needs ``MIN_TARGETS`` targets (Koo & Li 2016
+ask for at least 30 in a study; with 4 targets and 2 raters the 95 % CI of ICC(2,1) around a
+true 0.8 is typically wider than 1), Bland–Altman and Lin's CCC ``MIN_PAIRS`` pairs (below 10
+the 95 % CI of each limit of agreement is wider than ±1.27 SD of the differences, and the CCC's
+inference is asymptotic).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from scipy import stats
 
 __all__ = [
     "ICC_KINDS",
+    "MIN_PAIRS",
+    "MIN_TARGETS",
     "AnovaTable",
     "BlandAltman",
     "ICCResult",
@@ -60,6 +69,8 @@ __all__ = [
 ]
 
 ICC_KINDS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
+MIN_TARGETS = 5  # fewest targets (rows) an ICC is computed for
+MIN_PAIRS = 10  # fewest pairs Bland-Altman limits or Lin's CCC are computed for
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +218,9 @@ def icc(scores, kind: str = "ICC(2,1)", confidence: float = 0.95) -> ICCResult:
     n, k = a.n, a.k
     model, average = _parse_kind(kind, k)
     name = f"ICC({model},{'k' if average else '1'})"
+    if n < MIN_TARGETS:
+        raise ValueError(f"{name} needs at least {MIN_TARGETS} targets, got {n}: its 95 % CI "
+                         f"would be too wide to read")
     q = 1.0 - (1.0 - confidence) / 2.0  # upper tail level, e.g. 0.975
     err_ms = a.msw if model == 1 else a.mse
     if err_ms <= 0.0:
@@ -325,12 +339,13 @@ class BlandAltman:
     confidence: float = 0.95
 
 
-def _paired(a, b, min_n: int) -> tuple[np.ndarray, np.ndarray]:
+def _paired(a, b, what: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"a and b must be 1-D and equally long, got {x.shape} and {y.shape}")
-    if x.size < min_n:
-        raise ValueError(f"need at least {min_n} pairs, got {x.size}")
+    if x.size < MIN_PAIRS:
+        raise ValueError(f"{what}: at least {MIN_PAIRS} pairs needed, got {x.size}; the "
+                         f"estimate would be too uncertain to read")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("a and b must be finite")
     return x, y
@@ -343,8 +358,9 @@ def bland_altman(a, b, confidence: float = 0.95) -> BlandAltman:
     SE(bias) = s / sqrt(n) and SE(bias ± 1.96 s) = s * sqrt(1/n + 1.96^2 / (2(n-1)))
     (≈ sqrt(3 s^2 / n), the 1986 simplification, for large n). The limits of agreement are always
     bias ± 1.96 SD; ``confidence`` only sets the level of the CIs around them.
+    Refused (``ValueError``) below ``MIN_PAIRS`` pairs.
     """
-    x, y = _paired(a, b, min_n=3)
+    x, y = _paired(a, b, "Bland-Altman limits of agreement")
     d = x - y
     n = d.size
     bias = float(d.mean())
@@ -370,8 +386,9 @@ def lins_ccc(a, b) -> float:
     """Lin's (1989) concordance correlation coefficient.
 
     ``2 s_ab / (s_a^2 + s_b^2 + (mean_a - mean_b)^2)`` with moments over n (not n-1), as in Lin.
+    Refused (``ValueError``) below ``MIN_PAIRS`` pairs.
     """
-    x, y = _paired(a, b, min_n=2)
+    x, y = _paired(a, b, "Lin's CCC")
     mx, my = x.mean(), y.mean()
     sxy = float(((x - mx) * (y - my)).mean())
     den = float(x.var() + y.var() + (mx - my) ** 2)

@@ -13,8 +13,12 @@ to be read without a manual:
   ``MAX_PLOT_POINTS`` points) on the shaded target band and hold window, the instructor's
   reference dashed, and a table with one row per hold, its score, its flags (``hold_flags``)
   and its score's largest deduction (``analysis.score``). The
-  reference at a point is the mean of the instructor's holds there (``reference_curve``);
-  each hold's distance to it is DTW per second of hold and the median difference;
+  reference at a point is the mean of the instructor's complete holds there, and each hold's
+  distance to it is DTW per second of hold and the median difference
+  (``analysis.reference_holds``, as in the hold table of ``analyze --reference``);
+* for ``ppt_ramp`` recordings, "Pressure-pain thresholds" (``analysis.ppt``): per session and
+  site the series of thresholds, its mean, the left-right difference and the change since the
+  same subject's previous session with the same trainee, flagged only beyond the MDC95;
 * learning curves per trainee (``analysis.learning``): per session the mean score and error
   of the holds with and without live feedback, and the dependency gap between them;
 * progress across sessions for a trainee with several recordings: per point, the plateau
@@ -38,11 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.curves import dtw_per_second, median_abs_difference, reference_curve
 from analysis.decimate import peak_decimate
 from analysis.definitions import FLAGS, INCOMPLETE, METRICS, REFERENCE_METRICS, hold_flags
 from analysis.learning import learning_curves, learning_section, recording_rows
 from analysis.metrics import HoldMetrics, recording_metrics
+from analysis.ppt import ppt_hold_rows, ppt_section, ppt_summary_rows
+from analysis.reference_holds import curve_distances, hold_curve, reference_holds
 from analysis.score import score_metrics
 from analysis.svg import DASH, Series, esc, num, svg_plot
 from schemas.atomic import write_text_atomic
@@ -51,11 +56,9 @@ from schemas.reader import open_recording
 from schemas.session_protocol import SessionProtocol, protocol_of
 from schemas.units import from_newtons, quantity_name, unit_text
 
-__all__ = ["COLOURS", "CSS", "DTW_DT_S", "MAX_PLOT_POINTS", "ReportError", "build_report",
-           "write_report"]
+__all__ = ["COLOURS", "CSS", "MAX_PLOT_POINTS", "ReportError", "build_report", "write_report"]
 
 MAX_PLOT_POINTS = 400  # per curve
-DTW_DT_S = 0.05  # grid of the curves compared by DTW (20 Hz keeps it quick)
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#17becf", "#bcbd22", "#7f7f7f")
@@ -106,14 +109,6 @@ class _Point:
     split: bool = False  # the point has sections for other doses too
 
 
-def _hold_curve(rec, m: HoldMetrics) -> tuple[np.ndarray, np.ndarray]:
-    """The hold's samples: (seconds since it began, force in N)."""
-    t = np.asarray(rec.timestamps, dtype=np.float64)
-    f = np.asarray(rec.force, dtype=np.float64)
-    a, b = (int(v) for v in np.searchsorted(t, (m.start_s, m.end_s), side="left"))
-    return t[a:b] - m.start_s, f[a:b]
-
-
 def _dose_key(m: HoldMetrics) -> tuple:
     return tuple(round(v, 6) if math.isfinite(v) else None
                  for v in (m.band_low_n, m.band_high_n, m.min_hold_s, m.max_hold_s))
@@ -139,15 +134,16 @@ def _gather(recs, metrics, protos, order: list[str]) -> list[_Point]:
 
 
 def _add_reference(points: list[_Point], reference, warns: list[str]) -> None:
-    rows = [m for m in recording_metrics(reference) if m.complete]
-    if not rows:
-        warns.append(f"the reference {Path(reference.path).name} has no holds: there is "
+    """Each section's reference: the one of ``analysis.reference_holds`` at its point."""
+    ref = reference_holds(reference)
+    if not ref.points:
+        warns.append(f"the reference {ref.name} has no holds: there is "
                      "nothing to compare the holds with")
         return
     for p in points:
-        curves = [_hold_curve(reference, m) for m in rows if m.trigger_point == p.label]
-        if curves:
-            p.ref, p.ref_count = reference_curve(curves), len(curves)
+        at = ref.points.get(p.label)
+        if at is not None:
+            p.ref, p.ref_count = at.curve, at.holds
 
 
 class _Units:
@@ -235,18 +231,16 @@ def _point_rows(point: _Point, recs, curves, u: _Units, has_reference: bool) -> 
             cells.append(f"<td>{num(u(value) if force else value, digits)}</td>")
         cells.append(f'<td class="l">{"yes" if m.blind else "no"}</td>')
         if has_reference:
-            dtw = mad = math.nan
-            if point.ref is not None and t.size >= 2:
-                dtw = float(u(dtw_per_second((t, f), point.ref, dt=DTW_DT_S)))
-                mad = float(u(median_abs_difference((t, f), point.ref)))
-            cells += [f"<td>{num(dtw)}</td>", f"<td>{num(mad)}</td>"]
+            gaps = (curve_distances((t, f), point.ref) if point.ref is not None
+                    else (math.nan, math.nan))
+            cells += [f"<td>{num(float(u(gap)))}</td>" for gap in gaps]
         cells.append(f'<td class="l">{_badges(m)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return rows
 
 
 def _point_section(k: int, point: _Point, recs, u: _Units, has_reference: bool) -> str:
-    curves = [_hold_curve(recs[i], m) for i, m in point.holds]
+    curves = [hold_curve(recs[i], m) for i, m in point.holds]
     head = ['<th class="l">session</th>'] if len(recs) > 1 else []
     head += [_head(METRICS[n].name, u.shown(METRICS[n].unit), METRICS[n].definition)
              for n, _, _ in _COLUMNS]
@@ -304,6 +298,16 @@ def _legend_section(u: _Units, has_reference: bool) -> str:
             f'<dl class="defs"><dt><span class="badge b-ok">ok</span></dt><dd>no flag '
             f"raised</dd>{flags}</dl><h3>Columns</h3>"
             f'<dl class="defs">{cols}</dl>{ref}</section>')
+
+
+# ---------------------------------------------------------------------------- thresholds
+def _ppt_section(recs, metrics, protos, u: _Units) -> str:
+    """"Pressure-pain thresholds" of the ``ppt_ramp`` recordings (``analysis.ppt``)."""
+    idx = [i for i, p in enumerate(protos) if p is not None and p.kind == "ppt_ramp"]
+    if not idx:
+        return ""
+    rows = [row for i in idx for row in ppt_hold_rows(recs[i], metrics[i], str(i))]
+    return ppt_section(ppt_summary_rows(rows), lambda file: _tag(recs, int(file)), u, u.text)
 
 
 # ---------------------------------------------------------------------------- progress
@@ -452,6 +456,7 @@ def build_report(recordings: Sequence, reference=None, *,
         parts.append(_legend_section(u, reference is not None))
     for k, pt in enumerate(points):
         parts.append(_point_section(k, pt, recs, u, reference is not None))
+    parts.append(_ppt_section(recs, metrics, protos, u))
     parts.append(learning_section(learning_curves(
         row for rec, rows in zip(recs, metrics, strict=True) for row in recording_rows(rec, rows))))
     parts.append(_progress_section(recs, metrics, list(dict.fromkeys(p.label for p in points)),

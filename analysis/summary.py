@@ -132,8 +132,8 @@ def summary_lines(s: SessionSummary) -> list[str]:
              f"protocol           {s.protocol or '(none stored)'}",
              f"calibration        {s.calibration}",
              f"holds              {s.holds} done" + (
-                 f", {s.incomplete} incomplete (cut off by the end of the recording: not "
-                 "judged, not counted)" if s.incomplete else "")]
+                 f", {s.incomplete} incomplete (cut off by the end of the recording, a "
+                 "disconnect or a gap: not judged, not counted)" if s.incomplete else "")]
     width = max((len(p.trigger_point) for p in s.points), default=0)
     for p in s.points:
         planned = f" of {p.planned}" if p.planned else ""

@@ -1,10 +1,11 @@
 """Inline SVG line charts for the instructor's report (``analysis.report``), drawn with numpy:
 no scripts, no fonts to load, nothing fetched.
 
-Every chart carries ``class="plot"`` and ``data-points="N"``, N being its number of polylines
-(one per curve with a finite point), so a test or a script can count what was drawn. Titles
-are fitted to the chart's width (a smaller font, then cut with "…" and the whole title kept
-as a tooltip), since a title running off the chart is what a reader sees first.
+Every chart carries ``class="plot"`` and ``data-points="N"``, N being its number of curves
+(one per series with a finite point: a polyline, or markers only for a scatter), so a test or
+a script can count what was drawn. Titles are fitted to the chart's width (a smaller font,
+then cut with "…" and the whole title kept as a tooltip), since a title running off the
+chart is what a reader sees first.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Series:
     dashed: bool = False
     label: str = ""
     markers: bool = False
+    line: bool = True  # False: its markers only, a scatter (e.g. a Bland-Altman plot)
 
 
 @dataclass
@@ -185,9 +187,10 @@ def _curves(fr: _Frame, series: Sequence[Series], xs, ys) -> list[str]:
         pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(fr.px(x), fr.py(y), strict=True))
         dash = ' stroke-dasharray="6,4"' if s.dashed else ""
         tip = f"<title>{esc(s.label)}</title>" if s.label else ""
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{s.colour}" '
-                   f'stroke-width="{2.2 if s.dashed else 1.6}"{dash}>{tip}</polyline>')
-        if s.markers:
+        if s.line:
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{s.colour}" '
+                       f'stroke-width="{2.2 if s.dashed else 1.6}"{dash}>{tip}</polyline>')
+        if s.markers or not s.line:
             out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{s.colour}"/>'
                     for a, b in zip(fr.px(x), fr.py(y), strict=True)]
     return out

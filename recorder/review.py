@@ -22,10 +22,11 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from analysis.curves import dtw_per_second, median_abs_difference, reference_curve
+from analysis.curves import reference_curve
 from analysis.decimate import peak_decimate
 from analysis.definitions import INCOMPLETE, METRICS, REFERENCE_METRICS, hold_flags
 from analysis.metrics import HoldMetrics, recording_metrics
+from analysis.reference_holds import curve_distances
 from recorder.panels import (
     COLORS,
     HoldPlot,
@@ -40,7 +41,6 @@ from schemas.session_protocol import Dose, SessionProtocol, protocol_of
 from schemas.units import axis_label, newtons_per_unit, unit_text
 
 OVERVIEW_POINTS = 4000
-DTW_DT_S = 0.05  # as the report's
 # the metrics listed for the selected hold, in this order
 DETAIL_METRICS = ("duration_s", "time_in_band_s", "time_to_band_s", "peak_n", "plateau_mean_n",
                   "peak_over_band_pct", "steadiness_n", "abs_error_n", "pain")
@@ -330,7 +330,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
             return [_row("reference", "—", "the instructor recorded no hold at this point",
                          colour="#f0b36b")]
         t, f = self.holds.raw[index]
-        gaps = (dtw_per_second((t, f), mean, dt=DTW_DT_S), median_abs_difference((t, f), mean))
+        gaps = curve_distances((t, f), mean)
         return [_row(metric.name, f"{gap * self.per_unit:.1f} {unit_text(self.unit)}"
                      if math.isfinite(gap) else "—", metric.definition)
                 for metric, gap in zip(REFERENCE_METRICS.values(), gaps, strict=True)]

@@ -28,8 +28,13 @@ from schemas.events import (
     written_length,
 )
 from schemas.hdf5 import open_hdf5, reading
+from schemas.recording_lock import held
 from schemas.salvage import read_interrupted
 from schemas.validate import check_identity, check_layout, is_finalised, per_sample_paths
+
+# /session attributes added after 1.0.0 that every reader may count on: files before schema
+# 1.6.0, and files recorded without --subject / --session, read as "" (unknown)
+SESSION_DEFAULTS = {"subject": "", "session_label": ""}
 
 
 @dataclass
@@ -120,10 +125,23 @@ def open_recording(path: str | Path) -> Recording:
         return _load(f, p, version, finalised)
 
 
+def still_recording(path: str | Path) -> bool:
+    """True while a recorder is writing ``path`` (from its creation until it is finalised and
+    closed): a file that is not finalised and not held was left by an interrupted writer, and
+    ``palpation recover`` makes it whole. The writer's lock says so (schemas.recording_lock),
+    not a guess from the file's age; it ends with the writer's process."""
+    return held(path)
+
+
 def summarize(rec: Recording) -> dict[str, Any]:
-    """The figures `palpation info` shows, computed from the data."""
+    """The figures `palpation info` shows, computed from the data. An unfinished file has no
+    ``session_end`` (the session has not ended, or its end is unknown) and says whether it is
+    ``still_recording``."""
     totals = asdict(rec.totals())
-    return {**totals, "schema_version": rec.schema_version, "finalised": rec.finalised}
+    if not rec.finalised:
+        del totals["session_end"]
+    return {**totals, "schema_version": rec.schema_version, "finalised": rec.finalised,
+            "still_recording": not rec.finalised and still_recording(rec.path)}
 
 
 def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
@@ -147,7 +165,7 @@ def _load(f: h5py.File, path: Path, version: str, finalised: bool) -> Recording:
         software_version=groups["/"]["software_version"],
         finalised=finalised,
         recovered=int(groups["/"].get("recovered", 0)) == 1,
-        session=groups["/session"],
+        session={**SESSION_DEFAULTS, **groups["/session"]},
         device=groups["/device"],
         calibration=groups["/calibration"],
         summary=groups["/summary"] if finalised else None,

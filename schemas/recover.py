@@ -5,7 +5,7 @@ SWMR reader, with no /summary. `recover` reads the rows that reached the disk, w
 new file with the normal writer (so the result is exactly what a clean session would have
 produced, plus a "note" event and root attribute recovered=1, and a note for each chunk the kill
 left half written, see schemas.salvage), then swaps it into place and keeps
-the original next to it as NAME.orig.h5. Do not run it on a recording that is still in progress.
+the original next to it as NAME.orig.h5. A recording still in progress is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from schemas.events import Event, Hold, LinkStats
 from schemas.hdf5 import RecordingFileError, explain
-from schemas.reader import Recording, open_recording
+from schemas.reader import Recording, open_recording, still_recording
 from schemas.writer import LIBVER, RecordingWriter
 
 NOTE = "recovered by palpation recover"
@@ -37,6 +37,8 @@ def recover(path: str | Path, out: str | Path | None = None) -> Path:
     rec = open_recording(source)
     if rec.finalised:
         raise RecordingFileError(f"{source}: recording is finalised; nothing to recover")
+    if still_recording(source):
+        raise RecordingFileError(f"{source}: still being recorded; nothing to recover")
     if out is None:
         target, backup = source, source.with_suffix(".orig.h5")
         clash = backup

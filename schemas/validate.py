@@ -22,6 +22,7 @@ import numpy as np
 
 from schemas.agreement import check_force
 from schemas.hdf5 import RecordingFileError, open_hdf5, reading
+from schemas.recording_lock import held
 
 SCHEMA_FILE = "recording-v1.json"
 READ_BLOCK_BYTES = 8 << 20  # validate reads datasets in blocks of this size
@@ -145,15 +146,22 @@ def validate(path: str | Path, *, deep: bool = False) -> None:
         with reading(path, "/"):
             finalised = is_finalised(f)
         if not finalised:
-            raise RecordingFileError(
-                f"{path}: recording not finalised (interrupted?); run `palpation recover {path}`"
-            )
+            raise RecordingFileError(_unfinished(path))
         check_layout(f, path, finalised=True, version=version)
         with reading(path, "per-sample datasets"):
             check_lengths(f, path)
         check_data(f, path)
         if deep:
             check_force(f, path)
+
+
+def _unfinished(path: str | Path) -> str:
+    """Why an unfinished file is not valid yet: still being recorded (wait for the recorder
+    to finish it), or left by an interrupted writer (recover it)."""
+    if held(path):
+        return (f"{path}: still being recorded (not finalised yet); validate it once the "
+                "recording has ended")
+    return f"{path}: recording not finalised (interrupted?); run `palpation recover {path}`"
 
 
 def check_data(f: h5py.File, path: str | Path) -> None:

@@ -12,6 +12,10 @@ RecordingFileError; the file can then still be closed and finalised normally. If
 anyway, HDF5 cannot close the file safely (h5py issue #914: a later close or exit segfaults), so
 the writer points HDF5's file descriptor at /dev/null, closes it, and leaves the file as it was
 at the last flush, for `palpation recover`.
+
+From creation until the file is finalised and closed, the writer holds a lock on it
+(schemas.recording_lock), so that readers can tell a file still being recorded from one an
+interrupted writer left behind.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from schemas.events import (
     unwritten,
 )
 from schemas.hdf5 import RecordingFileError, explain
+from schemas.recording_lock import hold, release
 from schemas.validate import event_kinds, load_schema, schema_objects
 
 try:
@@ -94,6 +99,7 @@ class RecordingWriter:
             **_group_attrs(session, device, calibration),
         })
         self._f: h5py.File | None = None
+        self._lock: int | None = None  # schemas.recording_lock: held until finalised
         self._ds: dict[str, h5py.Dataset] = {}
         self._stopped: str | None = None  # why appends are refused, once they are
         self._pending = 0  # bytes appended since the last flush
@@ -119,6 +125,7 @@ class RecordingWriter:
             raise RecordingFileError(taken) from None
         except OSError as exc:
             raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
+        self._lock = hold(self.path)
         try:
             self._ds = _create_layout(self._f, attrs)
             self._f.swmr_mode = True
@@ -254,12 +261,14 @@ class RecordingWriter:
             self._f = h5py.File(self.path, "r+", libver=LIBVER)
         except OSError as exc:
             self._f, self._ds = None, {}
+            self._release_lock()
             raise RecordingFileError(f"cannot finalise {self.path}: {explain(exc)}") from None
         with self._io():
             self._f["/summary"].attrs.update(typed)
             self._f.attrs["finalised"] = np.int8(1)
             self._f.close()
         self._f, self._ds = None, {}
+        self._release_lock()
         return Summary(**values)
 
     # ---- internals ---------------------------------------------------------------------
@@ -331,6 +340,12 @@ class RecordingWriter:
         with contextlib.suppress(OSError, RuntimeError):
             self._f.close()
         self._f, self._ds = None, {}
+        self._release_lock()  # no longer written: it reads as interrupted, for recover
+
+    def _release_lock(self) -> None:
+        """From now on the file is not being recorded (schemas.recording_lock)."""
+        release(self._lock)
+        self._lock = None
 
     def summary(self) -> Summary:
         """The totals of what was written so far: what ``close`` stores in /summary, and
@@ -422,8 +437,9 @@ def _metadata(where: str, given: dict[str, Any]) -> dict[str, Any]:
     values = {}
     for name, spec in specs.items():
         value = given.get(name)
-        if value is None and spec.get("presence", "always") != "always":
-            continue  # an optional attribute is written only when given
+        empty = value is None or (isinstance(value, str) and not value)
+        if empty and spec.get("presence", "always") != "always":
+            continue  # an optional attribute is written only when given a value
         if "value" in spec and value is not None and value != spec["value"]:
             raise ValueError(f"{where}: {name} must be {spec['value']!r}, got {value!r}")
         values[name] = _unknown(spec["type"]) if value is None else value

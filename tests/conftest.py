@@ -92,9 +92,10 @@ def wait_until(cond, timeout: float = 10.0, step: float = 0.02) -> bool:
     return False
 
 
-def fast_session(out, seed=4, profile="expert"):
+def fast_session(out, seed=4, profile="expert", **session_attrs):
     """A recording session on the simulated sensor with short holds (2.5 s), so that tests
-    see several holds in seconds. Returns the session and a function that ends it all."""
+    see several holds in seconds; ``session_attrs`` go to /session (e.g. trainee, subject).
+    Returns the session and a function that ends it all."""
     protocol = load_preset("nmt-static")
     dose = Dose(unit="N", target_low=30.0, target_high=50.0, min_hold_s=2.5, max_hold_s=2.5,
                 rest_s=1.0)
@@ -102,7 +103,8 @@ def fast_session(out, seed=4, profile="expert"):
                              trigger_points=[p.label for p in protocol.points])
     server = PtyServer(sensor)
     session = RecordingSession(SessionOptions(port=server.start(), out=out, protocol=protocol,
-                                              metadata={"protocol_toml": protocol.to_toml()}))
+                                              metadata={"protocol_toml": protocol.to_toml(),
+                                                        **session_attrs}))
     session.start()
 
     def end():

@@ -103,10 +103,10 @@ def _argv(command: str, variant: Path, scratch: Path, calibration: Path) -> list
         if command == "recover":
             return ["recover", str(copy)]
         return ["recalibrate", str(copy), "--calibration", str(calibration)]
-    outs = {"analyze": ["--out", str(scratch / "holds.csv")],
+    outs = {"analyze": ["--out", str(scratch / "holds.csv"), "--force"],
             "review": ["--screenshot", str(scratch / "review.png")],
             "report": ["--out", str(scratch / "report.html")],
-            "export": ["--out", str(scratch / "trace.csv")],
+            "export": ["--out", str(scratch / "trace.csv"), "--force"],
             "info": ["--json"]}
     return [command, str(variant), *outs.get(command, [])]
 

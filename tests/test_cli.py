@@ -11,7 +11,8 @@ from tests.conftest import run_palpation
 
 SUBCOMMANDS = ["record", "simulate", "devices", "validate", "info", "recover", "protocols",
                "calibrate", "calibrations", "recalibrate", "analyze", "report", "export",
-               "review", "probe", "refit", "plan", "catalog", "class"]
+               "review", "probe", "refit", "plan", "catalog", "class", "reliability",
+               "simulate-study"]
 
 
 def test_every_subcommand_has_help():

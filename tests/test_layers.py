@@ -21,6 +21,7 @@ def loaded_by(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["analysis.batch", "analysis.report", "analysis.export",
+                                    "analysis.nwb_export", "analysis.reliability_design",
                                     "schemas.reader", "schemas.recover", "schemas.recalibrate"])
 def test_analysis_and_formats_load_no_live_packages(module):
     assert loaded_by(module) == set()

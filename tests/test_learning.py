@@ -170,7 +170,7 @@ def test_analyze_prints_and_writes_the_learning_curves(sessions: Path, tmp_path:
     assert "Learning curve: Ana" in r.stdout and "Learning curve: Ben" in r.stdout
     out = tmp_path / "learning.csv"
     r = run_palpation("analyze", str(sessions), "--out", str(tmp_path / "holds.csv"),
-                      "--learning", str(out))
+                      "--learning", str(out), "--force")
     assert r.returncode == 0, r.stderr
     table = list(csv.DictReader(out.open()))
     assert [(row["trainee"], row["session"], row["holds_on"], row["holds_off"])

@@ -104,7 +104,7 @@ def test_metrics_match_simulated_truth(profile: str, seed: int) -> None:
         # impulse: the numerical integral of the true force over the truth interval
         a, b = np.searchsorted(s.t, (g.start_s, g.end_s))
         true_impulse = np.trapezoid(s.true_n[a:b], s.t[a:b])
-        assert m.impulse_ns == pytest.approx(true_impulse, rel=2e-3)
+        assert m.impulse_n_s == pytest.approx(true_impulse, rel=2e-3)
 
 
 def test_novice_overshoots_and_trembles_more_than_expert() -> None:
@@ -138,7 +138,7 @@ def test_ramp_rate_of_a_known_linear_ramp() -> None:
     assert m.plateau_mean_n == pytest.approx(30.0, rel=1e-3)
     assert m.overshoot_pct == pytest.approx(0.0, abs=0.1)
     assert m.steadiness_n == pytest.approx(0.0, abs=1e-6)
-    assert m.impulse_ns == pytest.approx(0.5 * 30 * 3 * (1 - 0.05**2) + 300 + 15, rel=2e-3)
+    assert m.impulse_n_s == pytest.approx(0.5 * 30 * 3 * (1 - 0.05**2) + 300 + 15, rel=2e-3)
     assert not m.early_release and m.dose_met
     assert m.target_n == 30.0  # the band's midpoint
     no_area = hold_metrics(t, f, one_hold(t, f, dose), dose)
@@ -174,7 +174,7 @@ def test_hold_without_plateau_reports_nan() -> None:
                  "ramp_rate_n_per_s", "abs_error_n", "constant_error_n", "pct_error"):
         assert math.isnan(getattr(m, name)), name
     assert m.peak_n == pytest.approx(30.0, abs=0.05)
-    assert m.impulse_ns == pytest.approx(0.5 * 6 * 30, rel=5e-3)
+    assert m.impulse_n_s == pytest.approx(0.5 * 6 * 30, rel=5e-3)
 
 
 def test_dips_are_left_out_of_the_plateau_and_steadiness_ignores_drift() -> None:

@@ -385,6 +385,49 @@ def test_pressure_unit_uses_contact_area(recordings):
     assert f"<td>{m.plateau_mean_n * 5:.1f}</td>" in page_kpa  # 1 N on 2 cm² = 5 kPa
 
 
+def test_pressure_pain_thresholds_section_against_the_simulated_truth(tmp_path):
+    """Two ppt-ramp sessions of subject S01 by one trainee (the simulated therapist, written
+    by the real writer): per session and site the series is the truth's thresholds in kPa
+    (1 cm² probe), the mean theirs, L−R % and the change those of ``analysis.ppt`` (two
+    pairs of sessions: too few for the data's own MDC, so the change is not judged); a
+    report of static holds has no such section."""
+    from analysis.ppt import ppt_hold_rows, ppt_summary_rows
+    from tests.test_ppt import PPT_TOML, THRESHOLD_TOL_N, write_simulated
+
+    recs, truths = [], []
+    for k, seed in enumerate((3, 5), start=1):
+        path = tmp_path / f"ppt{k}.h5"
+        truths.append(write_simulated(path, PPT_TOML, seed=seed, session={
+            "trainee": "Ana", "subject": "S01", "session_label": str(k)}))
+        recs.append(open_recording(path))
+    page = build_report(recs)
+    section = re.search(r'<section class="ppt" id="ppt">(.*?)</section>', page, re.S).group(1)
+    assert "<h2>Pressure-pain thresholds</h2>" in section and "series (kPa)" in section
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>")[1], re.S)]
+    summary = ppt_summary_rows([r for i, rec in enumerate(recs)
+                                for r in ppt_hold_rows(rec, recording_metrics(rec), str(i))])
+    assert len(rows) == len(summary) == 4
+    for cells, want in zip(rows, summary, strict=True):
+        k = int(want["session"])
+        tag, site, series, used, left_out, mean, lr, change = (html.unescape(c) for c in cells)
+        assert tag.startswith(f"S{k} (") and site == want["site"] and used == "3"
+        truth = [h.threshold_n * 10 for h in truths[k - 1] if h.trigger_point == site]
+        assert [float(v) for v in series.split(", ")] == pytest.approx(
+            truth, abs=THRESHOLD_TOL_N * 10 + 0.05)
+        assert float(mean) == pytest.approx(np.mean(truth), abs=THRESHOLD_TOL_N * 10 + 0.05)
+        assert left_out == ""
+        assert lr == f"{want['lr_diff_pct']:.1f}" and abs(float(lr)) > 1.0
+        if k == 1:
+            assert change == "—"
+        else:
+            assert change == f"{want['change_n'] * 10:+.1f} vs session 1 (MDC unknown)"
+    assert "MDC95: unknown: 2 pair(s) of sessions" in section
+    static = tmp_path / "static.h5"
+    write_simulated(static, PPT_TOML.replace('kind = "ppt_ramp"', 'kind = "static"'), seed=3)
+    assert 'id="ppt"' not in build_report([open_recording(static)])
+
+
 # ---------------------------------------------------------------------------- real browser
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     if not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):

@@ -185,8 +185,8 @@ def test_record_ends_with_the_summary_and_a_cut_off_hold_is_incomplete(protocol_
     assert block[1:5] == [
         "  trainee            Ana", "  protocol           summary test",
         "  calibration        the device's factory scale (not calibrated: palpation calibrate)",
-        "  holds              0 done, 1 incomplete (cut off by the end of the recording: not "
-        "judged, not counted)"]
+        "  holds              0 done, 1 incomplete (cut off by the end of the recording, a "
+        "disconnect or a gap: not judged, not counted)"]
     assert "  dose met           0 of 0 holds" in block
     info = run_palpation("info", str(out))
     assert info.returncode == 0, info.stderr

@@ -217,7 +217,7 @@ def test_feedback_columns_and_training_events_are_written_and_read_back(tmp_path
     write_file(path, holds, events)
     validate(path)
     rec = open_recording(path)
-    assert rec.schema_version == "1.5.0"
+    assert rec.schema_version == "1.6.0"
     assert rec.holds["feedback"].tolist() == [b"faded", b"faded", b"terminal", b""]
     assert rec.holds["feedback_live"].tolist() == [1, 0, 0, 1]
     assert [Hold.from_row(r) for r in rec.holds] == holds

@@ -136,11 +136,12 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert_rows(rec, 3000, rows)
 
     assert rec.finalised and not rec.recovered
-    assert rec.schema_version == "1.5.0"
+    assert rec.schema_version == "1.6.0"
     assert rec.session_start == start
     assert rec.software_version == "0.1.0-test"
     assert rec.session == {"trainee": "Zoë", "instructor": "Ana", "site": "", "protocol": "",
-                           "protocol_toml": "", "notes": "ü", "contact_area_cm2": 1.0}
+                           "protocol_toml": "", "notes": "ü", "contact_area_cm2": 1.0,
+                           "subject": "", "session_label": ""}  # not given: read as ""
     assert rec.device["usb_identity"] == "2341:0043 SN123" and rec.device["adc_bits"] == 12
     assert rec.device["model"] == "" and math.isnan(rec.device["nominal_rate_hz"])
     np.testing.assert_array_equal(rec.calibration["coefficients"], [0.5, 0.01, 1e-6])
@@ -164,7 +165,7 @@ def test_round_trip_keeps_every_value(tmp_path):
     info = summarize(rec)
     assert info == {**info, "samples": 3000, "gaps": 1, "missing_frames": 3, "crc_errors": 2,
                     "reconnects": 1, "writer_lost": 4, "holds": 1, "finalised": True,
-                    "schema_version": "1.5.0", "garbage_bytes": 9}
+                    "schema_version": "1.6.0", "garbage_bytes": 9}
     assert rec.summary["holds"] == 1  # the cut-off hold has a row but is not counted
     assert info["duration_s"] == pytest.approx(2.999)
     assert info["effective_rate_hz"] == pytest.approx(1000.0)

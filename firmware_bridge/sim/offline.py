@@ -65,23 +65,28 @@ def render_session(protocol: SessionProtocol, learner: Learner, *, day: float, s
     aims = LearnerAims(learner, protocol.training, day, holds=n)
     therapist = Therapist(profile, seed=seed, start_delay_s=LEAD_S, aim_source=aims,
                           **protocol_dose(protocol))
+    t, holds = render_holds(therapist, n, rate_hz)
+    return Rendered(t, therapist.force(t), holds, aims, therapist)
+
+
+def render_holds(therapist: Therapist, n: int, rate_hz: float) -> tuple[np.ndarray,
+                                                                          list[HoldTruth]]:
+    """The sample times at ``rate_hz`` from 0 to ``LEAD_S`` after the end of ``therapist``'s
+    first ``n`` holds, and those holds' truths."""
     holds: list[HoldTruth] = []
     cycle = 0
     while len(holds) < n:
         holds += therapist.cycle_holds(cycle)
         cycle += 1
     holds = holds[:n]
-    t = np.arange(int(math.ceil((holds[-1].end_s + LEAD_S) * rate_hz))) / rate_hz
-    return Rendered(t, therapist.force(t), holds, aims, therapist)
+    return np.arange(int(math.ceil((holds[-1].end_s + LEAD_S) * rate_hz))) / rate_hz, holds
 
 
 def session_events(protocol: SessionProtocol, r: Rendered) -> list[Event]:
     """The events the recorder writes for this session (see the module docstring)."""
     training = protocol.training
-    labels = [p.label for p in protocol.points]
-    per_point = [p.dose.repetitions for p in protocol.points]
-    evs = [Event(0.0, "record_start", text="offline simulation")]
-    point, reps = 0, 0
+    evs = [Event(0.0, "record_start", text="offline simulation"),
+           *point_events(protocol, r.holds)]
     for k, hold in enumerate(r.holds):
         c = training.condition(k)
         at = 0.0 if k == 0 else r.holds[k - 1].end_s
@@ -94,24 +99,47 @@ def session_events(protocol: SessionProtocol, r: Rendered) -> list[Event]:
             evs.append(Event(hold.end_s + ESTIMATE_DELAY_S, "self_estimate",
                              record.self_estimate,
                              ("light", "right", "firm")[record.self_estimate + 1]))
+    evs.append(Event(float(r.t[-1]), "record_stop"))
+    return sorted(evs, key=lambda e: e.time)
+
+
+def point_events(protocol: SessionProtocol, holds: list[HoldTruth]) -> list[Event]:
+    """What the recorder writes as ``holds`` go through ``protocol``'s points in order: a
+    ``trigger_point`` event (the next point) at the end of a point's last repetition, and
+    ``protocol_complete`` at the end of the last point's (then point 0 again)."""
+    labels = [p.label for p in protocol.points]
+    per_point = [p.dose.repetitions for p in protocol.points]
+    evs: list[Event] = []
+    point, reps = 0, 0
+    for k, hold in enumerate(holds):
         reps += 1
         if reps == per_point[point]:
             point, reps = point + 1, 0
             if point == len(labels):
                 evs.append(Event(hold.end_s, "protocol_complete", text=protocol.name))
                 point = 0
-            if k + 1 < len(r.holds):
+            if k + 1 < len(holds):
                 evs.append(Event(hold.end_s, "trigger_point", point, labels[point]))
-    evs.append(Event(float(r.t[-1]), "record_stop"))
-    return sorted(evs, key=lambda e: e.time)
+    return evs
 
 
 def write_session(path: Path, protocol: SessionProtocol, r: Rendered, *, session: dict,
                   start: datetime, settings: dict) -> None:
     """Write the rendered session to ``path`` (a new file) with ``session`` attributes
     (trainee, plan ...) on top of the protocol's, starting at ``start``."""
+    write_recording(path, protocol, r.t, r.force_n, button=r.therapist.button(r.t),
+                    events=session_events(protocol, r), session=session, start=start,
+                    settings=settings)
+
+
+def write_recording(path: Path, protocol: SessionProtocol, t: np.ndarray, force_n: np.ndarray,
+                    *, button: np.ndarray, events: list[Event], session: dict,
+                    start: datetime, settings: dict) -> None:
+    """Write force ``force_n`` at times ``t`` (the subject's ``button`` in each sample's
+    flags) and ``events`` to ``path`` (a new file) from an ideal sensor, with ``session``
+    attributes on top of the protocol's and the simulator's ``settings``."""
     rate = settings["rate_hz"]
-    counts = np.round(r.force_n * COUNTS_PER_NEWTON).astype(np.int64)
+    counts = np.round(force_n * COUNTS_PER_NEWTON).astype(np.int64)
     w = RecordingWriter(
         path, session={"protocol": protocol.name, "protocol_toml": protocol.to_toml(),
                        "contact_area_cm2": protocol.contact_area_cm2,
@@ -123,12 +151,11 @@ def write_session(path: Path, protocol: SessionProtocol, r: Rendered, *, session
                      "coefficients": [0.0, 1.0 / COUNTS_PER_NEWTON]},
         session_start=start, software_version="palpation offline simulator")
     try:
-        n = r.t.size
-        w.append_samples(data=counts / COUNTS_PER_NEWTON, timestamps=r.t, raw_counts=counts,
-                         device_tick_us=np.round(r.t * 1e6).astype(np.int64),
-                         sequence=np.arange(n), host_time=r.t,
-                         flags=np.where(r.therapist.button(r.t), 1, 0).astype(np.uint8))
-        w.append_events(session_events(protocol, r))
+        w.append_samples(data=counts / COUNTS_PER_NEWTON, timestamps=t, raw_counts=counts,
+                         device_tick_us=np.round(t * 1e6).astype(np.int64),
+                         sequence=np.arange(t.size), host_time=t,
+                         flags=np.where(button, 1, 0).astype(np.uint8))
+        w.append_events(events)
     finally:
         w.close()
 

@@ -7,7 +7,9 @@ The groups are :mod:`~recorder.cli.record` (record), :mod:`~recorder.cli.calibra
 (calibrate, calibrations, recalibrate), :mod:`~recorder.cli.analyse` (analyze, report, protocols,
 review), :mod:`~recorder.cli.export` (export), :mod:`~recorder.cli.devices` (simulate, devices),
 :mod:`~recorder.cli.files` (validate, info, recover, refit), :mod:`~recorder.cli.probe` (probe),
-:mod:`~recorder.cli.plan` (plan, catalog) and :mod:`~recorder.cli.classroom` (class).
+:mod:`~recorder.cli.plan` (plan, catalog), :mod:`~recorder.cli.classroom` (class),
+:mod:`~recorder.cli.reliability` (reliability) and :mod:`~recorder.cli.study`
+(simulate-study).
 Their modules import what loads numpy, h5py, pyserial or Qt inside the command that needs it,
 so that the parser (and ``--help``) loads none of them and each command loads only its own.
 """
@@ -28,6 +30,8 @@ from recorder.cli import (
     plan,
     probe,
     record,
+    reliability,
+    study,
 )
 from recorder.cli.common import EXIT_FAILURE, CliError, DefaultsHelpFormatter
 
@@ -53,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "force sensor.")
     parser.add_argument("--version", action="version", version=f"palpation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (record, calibrate, analyse, export, devices, files, probe, plan, classroom):
+    for group in (record, calibrate, analyse, export, devices, files, probe, plan, classroom,
+                  reliability, study):
         group.add_parsers(sub)
     for subparser in sub.choices.values():
         subparser.formatter_class = DefaultsHelpFormatter

@@ -53,7 +53,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """The file's transport figures, then how the session went (``analysis.summary``); with
-    --json one object: the transport figures and, under "session", the session summary."""
+    --json one object: the transport figures, under "session" the session summary and under
+    "provenance" what recorded it and how it would be analysed (``analysis.provenance``). An
+    unfinished file has no session end, and says whether it is still being recorded."""
+    from analysis.provenance import provenance
     from analysis.summary import session_summary
     from schemas.hdf5 import RecordingFileError
     from schemas.reader import open_recording, summarize
@@ -64,10 +67,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     info, session = summarize(rec), session_summary(rec)
     if args.json:
-        print(json.dumps({**info, "session": asdict(session)}, indent=1, default=str))
-    else:
-        print_summary(args.file, info)
-        _print_session(session)
+        print(json.dumps({**info, "session": asdict(session), "provenance": provenance(rec)},
+                         indent=1, default=str))
+        return 0
+    print_summary(args.file, info)
+    if not rec.finalised:
+        print("  still being recorded: the figures are those written so far"
+              if info["still_recording"] else
+              f"  interrupted (not finalised): run `palpation recover {args.file}`")
+    _print_session(session)
     return 0
 
 

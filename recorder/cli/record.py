@@ -25,6 +25,8 @@ from recorder.cli.plan import add_catalog_option, add_to_catalog, planned_sessio
 from schemas.session_protocol import ProtocolError, resolve_protocol
 from schemas.units import newtons_per_unit
 
+MAX_LABEL_CHARS = 64  # --subject and --session: a code or a number, never a paragraph
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="record a sensor to an HDF5 file",
@@ -42,6 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, help="ask the device for this sample rate (Hz)")
     for name in ("trainee", "instructor", "site", "notes"):
         p.add_argument(f"--{name}", default="", help=f"session {name}")
+    p.add_argument("--subject", metavar="CODE",
+                   help="the person pressed on, as a pseudonym or code (e.g. S03; the trainee "
+                        "is the one pressing): kept in the file and in the hold tables")
+    p.add_argument("--session", dest="session_label", metavar="LABEL",
+                   help="which session of the subject this is, a number or label (e.g. 2, "
+                        "retest)")
     p.add_argument("--contact-area", type=float, default=math.nan, metavar="CM2",
                    help="contact area in cm² (for pressure; default: the protocol's)")
     p.add_argument("--protocol", default="nmt-static",
@@ -83,6 +91,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise CliError(f"{args.out} exists; choose another --out (recordings are never "
                        "overwritten)")
     check_screenshot(args.screenshot)
+    _check_identity(args)
     if args.audio_cue and args.headless:
         raise CliError("--audio-cue plays from the live window; drop --headless")
     _check_station(args)
@@ -149,6 +158,18 @@ def _run_session(args: argparse.Namespace, port: str, protocol, simulator: dict 
     return session
 
 
+def _check_identity(args: argparse.Namespace) -> None:
+    """--subject and --session, when given, are short one-line labels, not empty: a code, not
+    a name or a note (those belong in --notes)."""
+    for option, value in (("--subject", args.subject), ("--session", args.session_label)):
+        if value is None:
+            continue
+        if not value.strip() or len(value) > MAX_LABEL_CHARS or not value.isprintable():
+            raise CliError(f"{option} {value[:MAX_LABEL_CHARS]!r}: give a code or number of at "
+                           f"most {MAX_LABEL_CHARS} characters on one line, e.g. {option} "
+                           f"{'S03' if option == '--subject' else '2'}")
+
+
 def _check_station(args: argparse.Namespace) -> None:
     """--station publishes on LSL; --pseudonym names a station's trainee."""
     if args.station is not None and not args.lsl:
@@ -212,6 +233,10 @@ def _session_options(args: argparse.Namespace, port: str, protocol, simulator: d
     metadata.update(args.plan_attrs)  # record --plan: the plan's trainee, id, step and plan
     if args.station:
         metadata["station"] = args.station
+    if args.subject is not None:
+        metadata["subject"] = args.subject.strip()
+    if args.session_label is not None:
+        metadata["session_label"] = args.session_label.strip()
     if simulator is not None:
         metadata["simulator"] = json.dumps(simulator, sort_keys=True)
     metadata.update(protocol=protocol.name, protocol_toml=protocol.to_toml(),
