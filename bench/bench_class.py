@@ -1,8 +1,8 @@
 """Benchmark 6: the classroom. N stations at 1 kHz and the instructor's class view, one machine.
 
 Each station is its own process, as a class runs them: ``palpation record --simulate
---imperfect --headless --lsl --station bench-K --seed K`` (the simulated sensor on a pty,
-delivering in USB-like bursts of 1-16 ms as hardware does, the recorder
+--imperfect --hiccups 0 --headless --lsl --station bench-K --seed K`` (the simulated sensor on
+a pty, delivering in USB-like bursts of 1-16 ms as hardware does, the recorder
 writing its own file and publishing its force and marker streams on Lab Streaming Layer over
 loopback). The class view runs in this process: the real ``recorder.class_view`` window on
 Qt's offscreen platform (raster painting), fed by the real LSL inlets of
@@ -24,6 +24,11 @@ exists and every tile has received samples (in the first seconds after that, a s
 - CPU as % of one core: the class-view process, each station process, and the whole machine
   (% of all cores) over the window, with the machine's load for BACKGROUND_S just before the
   stations start (this machine is shared).
+
+The main run is repeated with the host hiccups of ``--imperfect`` (a delivery 20-200 ms late,
+every 5 s on average): they delay a station's samples before its recorder sees them, so they
+set a floor under the tail that no view can lower; the two runs tell the view's latency from
+the station's.
 
 The same-run baselines, first: one station alone, and the same recording without LSL (an
 ordinary headless recording, whose link batches its reads), each's CPU measured as bench_e2e
@@ -75,16 +80,19 @@ FPS_TARGET = 30  # the issue's targets for the class view
 LATENCY_TARGET_MS = 100
 
 
-def start_station(tmp: Path, k: int, bound_s: float,
-                  station: bool = True) -> tuple[subprocess.Popen, Path]:
+def start_station(tmp: Path, k: int, bound_s: float, station: bool = True,
+                  hiccups: bool = False) -> tuple[subprocess.Popen, Path]:
     """Station ``k`` (its own process, seed ``k``) recording to ``tmp/K.h5`` for at most
     ``bound_s`` s; its catalog is in ``tmp``, not the user's. ``station=False``: the same
-    recording without LSL (an ordinary headless recording, whose link batches its reads)."""
+    recording without LSL (an ordinary headless recording, whose link batches its reads).
+    ``hiccups``: with ``--imperfect``'s host hiccups too (deliveries 20-200 ms late, every 5 s
+    on average), which delay a station's samples by that much before the recorder sees them."""
     out = tmp / f"{k}.h5"
     publish = ["--lsl", "--station", f"bench-{k}"] if station else []
+    calm = [] if hiccups else ["--hiccups", "0"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--imperfect", "--headless",
-         *publish, "--seed", str(k), "--out", str(out), "--duration", str(bound_s),
+        [sys.executable, "-m", "recorder.cli", "record", "--simulate", "--imperfect", *calm,
+         "--headless", *publish, "--seed", str(k), "--out", str(out), "--duration", str(bound_s),
          "--catalog", str(tmp / "catalog.sqlite")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return proc, out
@@ -255,10 +263,11 @@ def start_view(names: list[str]):
     return model, inlets, view
 
 
-def start_all(app, tmp: Path, count: int, bound_s: float) -> tuple[list, list[Path]]:
+def start_all(app, tmp: Path, count: int, bound_s: float,
+              hiccups: bool = False) -> tuple[list, list[Path]]:
     """``count`` stations, returned once every one's file exists (RuntimeError naming those
     that died or did not start within START_TIMEOUT_S)."""
-    started = [start_station(tmp, k, bound_s) for k in range(count)]
+    started = [start_station(tmp, k, bound_s, hiccups=hiccups) for k in range(count)]
     procs, outs = [p for p, _ in started], [o for _, o in started]
 
     def up() -> bool:
@@ -271,14 +280,14 @@ def start_all(app, tmp: Path, count: int, bound_s: float) -> tuple[list, list[Pa
     return procs, outs
 
 
-def run_once(app, tmp: Path, count: int, seconds: float) -> dict:
+def run_once(app, tmp: Path, count: int, seconds: float, hiccups: bool = False) -> dict:
     """The class view and ``count`` stations for ``seconds`` after WARM_S: the figures of
     the module docstring."""
     tmp.mkdir()
     background = background_busy(BACKGROUND_S)
     names = [f"bench-{k}" for k in range(count)]
     model, inlets, view = start_view(names)
-    procs, outs = start_all(app, tmp, count, 2 * START_TIMEOUT_S + WARM_S + seconds)
+    procs, outs = start_all(app, tmp, count, 2 * START_TIMEOUT_S + WARM_S + seconds, hiccups)
     rings = [model.stations[name].ring for name in names]
     try:
         if not wait_until(app, lambda: all(r.total for r in rings), START_TIMEOUT_S):
@@ -394,6 +403,8 @@ def main() -> None:
               "{plain_cpu_percent:4.1f} %)".format(**alone), flush=True)
         main_run = run_once(app, Path(d) / "main", stations, seconds)
         print(report(main_run), flush=True)
+        with_hiccups = run_once(app, Path(d) / "hiccups", stations, seconds, hiccups=True)
+        print("  with host hiccups:" + report(with_hiccups), flush=True)
         by_count, failed = other_counts(app, Path(d), main_run, counts, count_seconds)
         by_view = view_edge(app, Path(d), main_run, view_counts, count_seconds)
     save("class", {"stations": stations, "rate_hz": RATE, "seconds": seconds, "warm_s": WARM_S,
@@ -401,7 +412,8 @@ def main() -> None:
                    "count_seconds": count_seconds, "percentiles": list(PERCENTILES),
                    "frame_ms": FRAME_MS, "fps_target": FPS_TARGET,
                    "latency_target_ms": LATENCY_TARGET_MS},
-         {"alone": alone, "run": main_run, "by_count": by_count, "failed": failed,
+         {"alone": alone, "run": main_run, "with_hiccups": with_hiccups,
+          "by_count": by_count, "failed": failed,
           "by_view": by_view},
          quick=args.quick)
 

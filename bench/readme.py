@@ -236,8 +236,8 @@ def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
     return [
         f"The classroom (`make bench-class`): {num(p['stations'])} stations at "
         f"{khz(p['rate_hz'])}, each its own `palpation record --simulate --imperfect "
-        "--headless --lsl --station` process (the simulated sensor, delivering in USB-like "
-        "bursts of 1–16 ms, in the same process), and the class view "
+        "--hiccups 0 --headless --lsl --station` process (the simulated sensor, delivering "
+        "in USB-like bursts of 1–16 ms, in the same process), and the class view "
         "in the benchmark's process (Qt offscreen, the real window and LSL inlets on "
         f"loopback), for {num(p['seconds'])} s: {_files(run)}; the view drew "
         f"{span(run['fps'], _one)} frames/s (each tile while it showed a hold in progress; "
@@ -250,6 +250,7 @@ def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
         f"ms); the class view took {num(run['view_cpu_percent'])} % of one core, the machine "
         f"{num(run['machine_busy_percent'])} % of its {num(cores)} cores "
         f"({num(run['background_busy_percent'])} % just before the stations started). "
+        + _hiccups(f.get("with_hiccups"), low, high) +
         "What limits the count on one machine is the stations' CPU: here a station took "
         f"{span(run['station_cpu_percent'], num)} % of one core (one alone: "
         f"{num(alone['station_cpu_percent'])} % with LSL, whose link passes every short "
@@ -264,6 +265,16 @@ def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
         + _view_edge(f.get("by_view", []), p, high)
         + "".join(f" The run at {num(x['stations'])} stations failed (`bench/results/"
                   "class.json` says why)." for x in f["failed"])]
+
+
+def _hiccups(run: dict[str, Any] | None, low: str, high: str) -> str:
+    """The same class run with the simulated host hiccups, which delay samples upstream."""
+    if run is None:
+        return ""
+    return ("With the host hiccups of `--imperfect` as well (a delivery 20–200 ms late, every "
+            f"5 s on average, before the station's recorder sees it): {low} "
+            f"{_one(run['latency_ms'][0])} ms and {high} {_one(run['latency_ms'][1])} ms, "
+            f"{span(run['fps'], _one)} frames/s. ")
 
 
 def _view_edge(runs: list[dict[str, Any]], p: dict[str, Any], high: str) -> str:
