@@ -236,8 +236,8 @@ def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
     return [
         f"The classroom (`make bench-class`): {num(p['stations'])} stations at "
         f"{khz(p['rate_hz'])}, each its own `palpation record --simulate --imperfect "
-        "--hiccups 0 --headless --lsl --station` process (the simulated sensor, delivering "
-        "in USB-like bursts of 1–16 ms, in the same process), and the class view "
+        "--headless --lsl --station` process without the host hiccups (the simulated sensor, "
+        "delivering in USB-like bursts, in the same process), and the class view "
         "in the benchmark's process (Qt offscreen, the real window and LSL inlets on "
         f"loopback), for {num(p['seconds'])} s: {_files(run)}; the view drew "
         f"{span(run['fps'], _one)} frames/s (each tile while it showed a hold in progress; "
@@ -258,7 +258,8 @@ def classroom(r: dict[str, Any], e2e: dict[str, Any]) -> list[str]:
         "recording of the simulated sensor, whose link hands several reads over together; "
         "the recorder alone, the simulator in "
         f"another process: {span((x['recorder']['cpu'] for x in e2e_cpu['runs']), _one)} % in "
-        f"the end-to-end table), so {num(cores)} cores, less the view's share, have room for the recordings of about "
+        f"the end-to-end table), so {num(cores)} cores, less the view's share, have room for "
+        "the recordings of about "
         f"{num(np.floor((100 * cores - run['view_cpu_percent']) / mean_station))} stations."
         + (f" Then at {', '.join(num(n) for n in tried)} stations ({num(p['count_seconds'])} "
            f"s each): {_edge([run, *f['by_count']])}." if tried else "")
@@ -272,8 +273,8 @@ def _hiccups(run: dict[str, Any] | None, low: str, high: str) -> str:
     """The same class run with the simulated host hiccups, which delay samples upstream."""
     if run is None:
         return ""
-    return ("With the host hiccups of `--imperfect` as well (a delivery 20–200 ms late, every "
-            f"5 s on average, before the station's recorder sees it): {low} "
+    return ("With the host hiccups of `--imperfect` as well (now and then a delivery late by "
+            f"a host scheduling hiccup, before the station's recorder sees it): {low} "
             f"{_one(run['latency_ms'][0])} ms and {high} {_one(run['latency_ms'][1])} ms, "
             f"{span(run['fps'], _one)} frames/s. ")
 
