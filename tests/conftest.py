@@ -24,6 +24,16 @@ from schemas.session_protocol import Dose, load_preset
 from schemas.validate import validate
 
 ROOT = Path(__file__).parents[1]
+# A session protocol's two trigger points, left and right, appended to a test's own dose.
+TRAPEZIUS_LEFT_RIGHT = """[[point]]
+name = "upper trapezius"
+muscle = "trapezius"
+side = "left"
+[[point]]
+name = "upper trapezius"
+muscle = "trapezius"
+side = "right"
+"""
 
 
 def palpation_cmd(*args: str) -> list[str]:

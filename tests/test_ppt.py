@@ -36,6 +36,7 @@ from schemas.events import Event
 from schemas.reader import open_recording
 from schemas.session_protocol import load_protocol
 from schemas.writer import RecordingWriter
+from tests.conftest import TRAPEZIUS_LEFT_RIGHT
 
 FS = 1000.0
 PPT_TOML = """
@@ -53,15 +54,7 @@ ramp_min = 40.0
 ramp_max = 60.0
 repetitions = 3
 rest_s = 1.0
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "left"
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "right"
-"""
+""" + TRAPEZIUS_LEFT_RIGHT
 # The bound on a recorded threshold against the truth's: the first sample with the button
 # down comes at most one 1 kHz sample after the press, 0.1 N on an expert's steepest slope
 # (ramp and tremor, test_therapist), plus 4 SD of the ADC's noise (25 counts at 4173 counts/N).

@@ -20,6 +20,7 @@ from analysis.reference_holds import (
     reference_holds,
 )
 from schemas.reader import open_recording
+from tests.conftest import TRAPEZIUS_LEFT_RIGHT
 from tests.test_ppt import write_simulated
 
 # Two points, short holds (2-3 s) so that a recording takes a few simulated seconds.
@@ -35,15 +36,7 @@ min_hold_s = 2.0
 max_hold_s = 3.0
 repetitions = {reps}
 rest_s = 1.0
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "left"
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "right"
-"""
+""" + TRAPEZIUS_LEFT_RIGHT
 
 
 @pytest.fixture(scope="module")
