@@ -247,30 +247,8 @@ def icc(scores, kind: str = "ICC(2,1)", confidence: float = 0.95) -> ICCResult:
     F = a.msr / err_ms
     p = stats.f.sf(F, df1, df2)
 
-    if model in (1, 3):
-        # Exact intervals: F / F_q(df1, df2) and F * F_q(df2, df1) bound the ratio
-        # (1 + k rho/(1-rho)) (one-way) or (1 + k rho_c/(1-rho_c)) (consistency).
-        f_lo = F / stats.f.ppf(q, df1, df2)
-        f_hi = F * stats.f.ppf(q, df2, df1)
-        if average:
-            lo, hi = 1.0 - 1.0 / f_lo, 1.0 - 1.0 / f_hi
-        else:
-            lo, hi = (f_lo - 1.0) / (f_lo + k - 1.0), (f_hi - 1.0) / (f_hi + k - 1.0)
-    else:
-        # McGraw & Wong (1996) absolute agreement: approximate df v (Satterthwaite), based on
-        # the single-rater estimate; the average-measure limits are its Spearman-Brown step-up.
-        r = (a.msr - a.mse) / (a.msr + (k - 1) * a.mse + k * (a.msc - a.mse) / n)
-        fj = a.msc / a.mse
-        num = (k - 1) * (n - 1) * (k * r * fj + n * (1 + (k - 1) * r) - k * r) ** 2
-        den = (n - 1) * k**2 * r**2 * fj**2 + (n * (1 + (k - 1) * r) - k * r) ** 2
-        v = num / den
-        f_star = stats.f.ppf(q, df1, v)
-        f_star2 = stats.f.ppf(q, v, df1)
-        c = k * a.msc + (k * n - k - n) * a.mse
-        lo = n * (a.msr - f_star * a.mse) / (f_star * c + n * a.msr)
-        hi = n * (f_star2 * a.msr - a.mse) / (c + n * f_star2 * a.msr)
-        if average:
-            lo, hi = lo * k / (1 + lo * (k - 1)), hi * k / (1 + hi * (k - 1))
+    ci = _ci_exact if model in (1, 3) else _ci_agreement
+    lo, hi = ci(a, F, df1, df2, q, average)
     return ICCResult(
         kind=name,
         value=float(value),
@@ -285,6 +263,39 @@ def icc(scores, kind: str = "ICC(2,1)", confidence: float = 0.95) -> ICCResult:
         confidence=confidence,
     )
 
+
+def _ci_exact(a: AnovaTable, F: float, df1: float, df2: float, q: float,
+              average: bool) -> tuple[float, float]:
+    """Exact limits of the one-way and consistency forms: F / F_q(df1, df2) and
+    F * F_q(df2, df1) bound the ratio (1 + k rho/(1-rho)) (one-way) or (1 + k rho_c/(1-rho_c))
+    (consistency)."""
+    k = a.k
+    f_lo = F / stats.f.ppf(q, df1, df2)
+    f_hi = F * stats.f.ppf(q, df2, df1)
+    if average:
+        return 1.0 - 1.0 / f_lo, 1.0 - 1.0 / f_hi
+    return (f_lo - 1.0) / (f_lo + k - 1.0), (f_hi - 1.0) / (f_hi + k - 1.0)
+
+
+def _ci_agreement(a: AnovaTable, F: float, df1: float, df2: float, q: float,
+                  average: bool) -> tuple[float, float]:
+    """McGraw & Wong (1996) limits of absolute agreement: approximate df v (Satterthwaite),
+    based on the single-rater estimate; the average-measure limits are its Spearman-Brown
+    step-up."""
+    n, k = a.n, a.k
+    r = (a.msr - a.mse) / (a.msr + (k - 1) * a.mse + k * (a.msc - a.mse) / n)
+    fj = a.msc / a.mse
+    num = (k - 1) * (n - 1) * (k * r * fj + n * (1 + (k - 1) * r) - k * r) ** 2
+    den = (n - 1) * k**2 * r**2 * fj**2 + (n * (1 + (k - 1) * r) - k * r) ** 2
+    v = num / den
+    f_star = stats.f.ppf(q, df1, v)
+    f_star2 = stats.f.ppf(q, v, df1)
+    c = k * a.msc + (k * n - k - n) * a.mse
+    lo = n * (a.msr - f_star * a.mse) / (f_star * c + n * a.msr)
+    hi = n * (f_star2 * a.msr - a.mse) / (c + n * f_star2 * a.msr)
+    if average:
+        return lo * k / (1 + lo * (k - 1)), hi * k / (1 + hi * (k - 1))
+    return lo, hi
 
 def icc_all(scores, confidence: float = 0.95) -> dict[str, ICCResult]:
     """All six Shrout & Fleiss ICCs, keyed by ``ICC_KINDS``."""
