@@ -466,11 +466,12 @@ def build_report(recordings: Sequence, reference=None, *,
 
 
 def write_report(paths: Iterable[str | Path], out: str | Path,
-                 reference: str | Path | None = None) -> list[str]:
+                 reference: str | Path | None = None, *, skip_bad: bool = True) -> list[str]:
     """Open the recordings at ``paths`` (and the ``reference``), write the report to ``out``
     atomically, and return the warnings: one line per file that could not be read, which is
     skipped and named in the page too. ``ReportError`` (nothing written) when none of
-    ``paths`` can be read, or the reference cannot be: the report asked for cannot be made."""
+    ``paths`` can be read, when one cannot and ``skip_bad`` is False, or when the reference
+    cannot be: the report asked for cannot be made."""
     warnings: list[str] = []
     recs = []
     for p in paths:
@@ -483,6 +484,10 @@ def write_report(paths: Iterable[str | Path], out: str | Path,
     if not recs:
         raise ReportError("no recording could be read: " + "; ".join(
             w.removeprefix("skipped ") for w in warnings))
+    if warnings and not skip_bad:
+        raise ReportError(f"{warnings[0].removeprefix('skipped ')}"
+                          + (f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else "")
+                          + ": nothing written; --skip-bad writes the page without it")
     ref = None
     if reference is not None:
         try:

@@ -105,7 +105,7 @@ def _argv(command: str, variant: Path, scratch: Path, calibration: Path) -> list
         return ["recalibrate", str(copy), "--calibration", str(calibration)]
     outs = {"analyze": ["--out", str(scratch / "holds.csv"), "--force"],
             "review": ["--screenshot", str(scratch / "review.png")],
-            "report": ["--out", str(scratch / "report.html")],
+            "report": ["--out", str(scratch / "report.html"), "--force"],
             "export": ["--out", str(scratch / "trace.csv"), "--force"],
             "info": ["--json"]}
     return [command, str(variant), *outs.get(command, [])]

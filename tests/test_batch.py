@@ -100,9 +100,16 @@ def test_parquet_table_and_bad_output(recordings, tmp_path):
 
 def test_report_command_writes_a_page_and_names_the_skipped_file(recordings, tmp_path):
     out = tmp_path / "report.html"
-    r = run_palpation("report", str(recordings / "s0.h5"), str(recordings / "broken.h5"),
-                      "--reference", str(recordings / "s1.h5"), "--out", str(out))
+    args = ["report", str(recordings / "s0.h5"), str(recordings / "broken.h5"),
+            "--reference", str(recordings / "s1.h5"), "--out", str(out)]
+    r = run_palpation(*args)
+    assert r.returncode == 1 and not out.exists()
+    assert r.stderr.count("\n") == 1 and "broken.h5" in r.stderr and "--skip-bad" in r.stderr
+    r = run_palpation(*args, "--skip-bad")
     assert r.returncode == 0, r.stderr
     assert "broken.h5" in r.stderr
     page = out.read_text()
     assert page.count('class="plot"') >= 1 and "broken.h5" in page
+    r = run_palpation(*args, "--skip-bad")
+    assert r.returncode == 1 and f"{out} exists: --force replaces it" in r.stderr
+    assert out.read_text() == page

@@ -202,7 +202,7 @@ def test_unreadable_tables_and_existing_outputs(tmp_path, capsys):
     out = tmp_path / "r.csv"
     out.write_text("keep me\n")
     code, _, err = _run(capsys, table, "--out", out)
-    assert code == 1 and "r.csv exists; --force overwrites it" in err
+    assert code == 1 and "r.csv exists: --force replaces it" in err
     assert out.read_text() == "keep me\n"
     code, _, _ = _run(capsys, table, "--out", out, "--force")
     rows = list(csv.DictReader(out.open()))

@@ -225,7 +225,7 @@ def test_unreadable_files_fail_the_batch_unless_skip_bad_and_outputs_are_kept(
             str(folder / "broken.h5"))
         before = out.read_bytes()
         r = analyze(str(path), "--out", str(out), "--skip-bad")
-        assert r.returncode == 1 and "h.csv exists: --force overwrites it" in r.stderr
+        assert r.returncode == 1 and "h.csv exists: --force replaces it" in r.stderr
         assert out.read_bytes() == before
         out.rename(tmp_path / "kept.csv")  # its sidecar is still in the way
         r = analyze(str(path), "--out", str(out))

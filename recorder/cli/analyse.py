@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from analysis.settings import DEFAULT_SETTINGS, SETTINGS_HELP
-from recorder.cli.common import CliError, check_screenshot, start_window
+from recorder.cli.common import CliError, check_screenshot, refuse_overwrite, start_window
 from schemas.session_protocol import ProtocolError, list_presets, load_preset
 
-INPUTS_EPILOG = ("Exit status: a file or folder named that does not exist stops the command "
-                 "at once (1). A recording that exists but cannot be read is skipped and "
-                 "named on stderr, and the others are processed (0): one damaged file does "
-                 "not hold up a batch, and the output says what is missing. When none can "
-                 "be read, nothing is written (1).")
+REPORT_EPILOG = ("Exit status: a file named that does not exist, or a page that exists "
+                 "(without --force), stops the command before any work (1). A recording that "
+                 "cannot be read is named on stderr; then nothing is written and the exit "
+                 "status is 1, unless --skip-bad accepts a page without it (0, the page names "
+                 "it too). An unreadable --reference is an error: the comparison asked for "
+                 "cannot be made.")
 ANALYZE_EPILOG = ("Exit status: a file or folder named that does not exist, or an output that "
                   "exists (without --force), stops the command before any work (1). A "
                   "recording that cannot be read is named on stderr; then nothing is written "
@@ -79,14 +80,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "over the target band, their metrics and flags, the "
                                    "distance to a reference (instructor) recording, and a "
                                    "trainee's progress across sessions.",
-                       epilog=INPUTS_EPILOG + " An unreadable --reference is an error too: "
-                       "the comparison asked for cannot be made.")
+                       epilog=REPORT_EPILOG)
     p.add_argument("files", nargs="+", type=Path, metavar="FILES",
                    help="a trainee's recordings (.h5)")
     p.add_argument("--out", type=Path, required=True, help="report.html")
     p.add_argument("--reference", type=Path,
                    help="an instructor's recording: at each trigger point the mean of their "
                         "holds is the reference")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="write the page without the recordings that cannot be read (exit 0)")
+    p.add_argument("--force", action="store_true", help="replace the page if it exists")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("protocols", help="list the session protocol presets",
@@ -127,7 +130,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                        ".parquet")
     if args.mdc is not None and not args.mdc >= 0:
         raise CliError(f"--mdc must be a number >= 0, not {args.mdc}")
-    _refuse_overwrite(_outputs(args), args.force)
+    refuse_overwrite(_outputs(args), args.force)
     settings = _settings(args)
     _check_reference(args.reference, settings)
     try:
@@ -169,14 +172,6 @@ def _outputs(args: argparse.Namespace) -> list[Path]:
     return outs
 
 
-def _refuse_overwrite(outputs: list[Path], force: bool) -> None:
-    """An output that exists is kept unless --force: a table of a study is not replaced by a
-    typo in a later command."""
-    for out in outputs:
-        if out.exists() and not force:
-            raise CliError(f"{out} exists: --force overwrites it")
-
-
 def _settings(args: argparse.Namespace):
     """The analysis settings the options give; a one-line error for impossible ones."""
     from analysis.settings import AnalysisSettings
@@ -216,7 +211,7 @@ def _write_outputs(args: argparse.Namespace, result, settings) -> None:
                                first_trial=args.first_trial, mdc_n=args.mdc)
     ppt_out = args.summary.with_name(f"{args.summary.stem}-ppt{args.summary.suffix}") if ppt \
         else None
-    _refuse_overwrite([ppt_out] if ppt_out else [], args.force)
+    refuse_overwrite([ppt_out], args.force)
     write_table(rows, args.out, columns=table_columns(args.reference is not None),
                 meta=table_meta(result, settings, args.reference))
     incomplete = sum(not r["complete"] for r in rows)
@@ -253,8 +248,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import ReportError, write_report
 
     _check_inputs([*args.files, *([args.reference] if args.reference else [])])
+    refuse_overwrite([args.out], args.force)
     try:
-        warnings = write_report(args.files, args.out, reference=args.reference)
+        warnings = write_report(args.files, args.out, reference=args.reference,
+                                skip_bad=args.skip_bad)
     except ReportError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -29,6 +29,15 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return text
 
 
+def refuse_overwrite(outputs, force: bool) -> None:
+    """An output that exists is kept unless --force (``outputs``: paths, None for one not
+    asked for): a study's table, export or report is not replaced by a typo in a later
+    command. Called before any work."""
+    for out in outputs:
+        if out is not None and out.exists() and not force:
+            raise CliError(f"{out} exists: --force replaces it")
+
+
 def start_window(hint: str) -> None:
     """Start Qt for a window now, before any port or file is opened: a platform that cannot
     start (recorder.qtstart says why) is a one-line error ending with ``hint``, instead of

@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from recorder.cli.common import CliError
+from recorder.cli.common import CliError, refuse_overwrite
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -115,10 +115,7 @@ def _check_outputs(jobs: list[Job], fmt: str, force: bool) -> None:
             raise CliError(f"{seen[target]} and {job.source} would both be exported to "
                            f"{job.out}: give them in separate folders or runs")
         seen[target] = job.source
-        outputs = [job.out, sidecar_path(job.out)] if fmt == "csv" else [job.out]
-        for path in outputs:
-            if path.exists() and not force:
-                raise CliError(f"{path} exists: --force replaces it")
+        refuse_overwrite([job.out, sidecar_path(job.out)] if fmt == "csv" else [job.out], force)
 
 
 def _export_one(job: Job, fmt: str):

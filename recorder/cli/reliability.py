@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recorder.cli.common import CliError
+from recorder.cli.common import CliError, refuse_overwrite
 
 DESIGN_CHOICES = ("test-retest", "inter-rater", "intra-rater", "all")
 
@@ -48,8 +48,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
             continue
         if out.suffix.lower() not in suffixes:
             raise CliError(f"{out}: give a file name ending in {' or '.join(suffixes)}")
-        if out.exists() and not args.force:
-            raise CliError(f"{out} exists; --force overwrites it")
+        refuse_overwrite([out], args.force)
         if not out.parent.is_dir():
             raise CliError(f"{out}: folder {out.parent} does not exist")
 
