@@ -126,14 +126,16 @@ def calibration_text(attrs: dict) -> str:
             "recalibrating": "an interrupted recalibration"}.get(source, source or "unknown")
 
 
-def summary_lines(s: SessionSummary) -> list[str]:
-    """The summary as text, one fact a line; per point "done of planned"."""
+def summary_lines(s: SessionSummary, live: bool = False) -> list[str]:
+    """The summary as text, one fact a line; per point "done of planned". ``live``: the file
+    is still being recorded, so its last hold may be one in progress, not one cut off."""
+    cut = "in progress, or cut off by" if live else "cut off by the end of the recording,"
     lines = [f"trainee            {s.trainee or '(not named)'}",
              f"protocol           {s.protocol or '(none stored)'}",
              f"calibration        {s.calibration}",
              f"holds              {s.holds} done" + (
-                 f", {s.incomplete} incomplete (cut off by the end of the recording, a "
-                 "disconnect or a gap: not judged, not counted)" if s.incomplete else "")]
+                 f", {s.incomplete} incomplete ({cut} a disconnect or a gap: not judged, not "
+                 "counted)" if s.incomplete else "")]
     width = max((len(p.trigger_point) for p in s.points), default=0)
     for p in s.points:
         planned = f" of {p.planned}" if p.planned else ""

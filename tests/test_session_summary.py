@@ -22,7 +22,7 @@ import pytest
 from analysis.batch import analyse_file
 from analysis.definitions import hold_flags
 from analysis.metrics import recording_metrics
-from analysis.summary import session_summary
+from analysis.summary import session_summary, summary_lines
 from firmware_bridge.sim.device import SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
 from firmware_bridge.sim.therapist import Therapist
@@ -124,6 +124,9 @@ def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
     # the summary against the truth: holds per point, planned repetitions, dose met
     s = session_summary(rec)
     assert (s.trainee, s.protocol, s.holds, s.incomplete) == ("Ana", "summary test", 2, 1)
+    # while a file is still being recorded its last hold may be in progress, not cut off
+    assert "1 incomplete (cut off by the end of the recording," in summary_lines(s)[3]
+    assert "1 incomplete (in progress, or cut off by a disconnect" in summary_lines(s, True)[3]
     expected_met = [truth_dose_met(th, h, dose) for h in done]
     assert expected_met == [True, False]  # the seed's holds: one met, one too long
     assert s.dose_met == sum(expected_met)

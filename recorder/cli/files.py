@@ -75,7 +75,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("  still being recorded: the figures are those written so far"
               if info["still_recording"] else
               f"  interrupted (not finalised): run `palpation recover {args.file}`")
-    _print_session(session)
+    _print_session(session, live=info["still_recording"])
     return 0
 
 
@@ -92,11 +92,11 @@ def print_session_summary(path: Path) -> None:
         raise CliError(str(exc)) from None
 
 
-def _print_session(session) -> None:
+def _print_session(session, live: bool = False) -> None:
     from analysis.summary import summary_lines
 
     print("session")
-    for line in summary_lines(session):
+    for line in summary_lines(session, live):
         print(f"  {line}")
 
 
