@@ -176,14 +176,7 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
     pain, presses = _hold_events(events, hold)
     impulse = float(np.trapezoid(ff, tt)) if ff.size >= 2 else 0.0
     sh = shape(tt, ff, settings) if ff.size >= 8 else Shape()
-    try:
-        ramp_kpa = float(from_newtons(sh.ramp_n_per_s, "kPa", area_cm2))
-    except ValueError:
-        ramp_kpa = _NAN
-    try:
-        corridor = dose.ramp_n_per_s(area_cm2) or (_NAN, _NAN)
-    except ValueError:  # a pressure corridor without a contact area
-        corridor = (_NAN, _NAN)
+    ramp_kpa, corridor = _ramp_in_kpa(sh.ramp_n_per_s, area_cm2), _corridor(dose, area_cm2)
     const = sh.plateau_mean_n - target
     m = HoldMetrics(
         trigger_point=trigger_point, repetition=int(repetition), blind=bool(blind),
@@ -216,6 +209,23 @@ def hold_metrics(t: np.ndarray, f: np.ndarray, hold: Hold, dose: Dose, events: I
         m.estimate_correct = estimate_correct(int(m.self_estimate), m)
     m.score = score_metrics(m).score
     return m
+
+
+def _ramp_in_kpa(ramp_n_per_s: float, area_cm2: float) -> float:
+    """A loading rate as pressure (NaN without a contact area)."""
+    try:
+        return float(from_newtons(ramp_n_per_s, "kPa", area_cm2))
+    except ValueError:
+        return _NAN
+
+
+def _corridor(dose: Dose, area_cm2: float) -> tuple[float, float]:
+    """The dose's ramp corridor in N/s (NaN, NaN: not coached, or a pressure corridor without
+    a contact area)."""
+    try:
+        return dose.ramp_n_per_s(area_cm2) or (_NAN, _NAN)
+    except ValueError:
+        return (_NAN, _NAN)
 
 
 def span_hold(t: np.ndarray, f: np.ndarray, start_s: float, end_s: float,
@@ -264,9 +274,8 @@ def recording_metrics(rec, settings: AnalysisSettings = DEFAULT_SETTINGS) -> lis
     t = np.asarray(rec.timestamps, dtype=np.float64)
     f = np.asarray(rec.force, dtype=np.float64)
     proto = protocol_of(rec)
-    area = _NAN
-    if proto is not None and proto.contact_area_cm2 is not None:
-        area = float(proto.contact_area_cm2)
+    area = _NAN if proto is None or proto.contact_area_cm2 is None else float(
+        proto.contact_area_cm2)
     rows = rec.holds
     row_tp = [r["trigger_point"].decode("utf-8", "replace") for r in rows]
     evs = sorted(rec.events, key=lambda e: e.time)

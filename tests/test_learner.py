@@ -17,7 +17,7 @@ from schemas.reader import open_recording
 from schemas.session_protocol import load_protocol
 from schemas.training import Training, TrainingBlock
 from schemas.validate import validate
-from tests.conftest import run_palpation
+from tests.conftest import TRAPEZIUS_LEFT_RIGHT, run_palpation
 
 TARGET_N = 40.0
 
@@ -110,17 +110,7 @@ min_hold_s = 8.0
 max_hold_s = 20.0
 repetitions = 2
 rest_s = 5.0
-
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "left"
-
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "right"
-"""
+""" + TRAPEZIUS_LEFT_RIGHT
 
 
 def feedback_at(rec, time_s: float) -> float:

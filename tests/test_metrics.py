@@ -39,7 +39,7 @@ from schemas.events import Event, Hold
 from schemas.reader import open_recording
 from schemas.session_protocol import Dose
 from schemas.writer import RecordingWriter
-from tests.conftest import therapist_stream
+from tests.conftest import TRAPEZIUS_LEFT_RIGHT, therapist_stream
 
 FS = 1000.0
 
@@ -279,15 +279,7 @@ target_low = 25.5
 target_high = 34.5
 min_hold_s = 8.0
 max_hold_s = 20.0
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "left"
-[[point]]
-name = "upper trapezius"
-muscle = "trapezius"
-side = "right"
-"""
+""" + TRAPEZIUS_LEFT_RIGHT
 
 
 def write_recording(path: Path, s: Stream, with_rows: bool, protocol: str = PROTOCOL,
