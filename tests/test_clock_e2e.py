@@ -26,10 +26,9 @@ from tests.conftest import Simulator
 pytestmark = pytest.mark.timeout(300)  # the first test waits for both recordings (~100 s)
 
 RECORD_S = {5000.0: 62.0, -50.0: 36.0}  # the resonator for a minute, the crystal shorter
-SETTLE_S = 5.0  # the issue's "after the first 5 s": printed
-JUDGED_S = 10.0  # judged: over a real pty the fit's first 10 s can pass 2 ms p99 (CI: 2.3 ms)
+SETTLE_S = 5.0  # the issue's "after the first 5 s"
+LATER_S = 10.0  # 20 s spans are judged from here (from 5 s on, printed)
 SPAN_S = 20.0  # a hold's length
-SPAN_SETTLE_S = 15.0
 PPMS = (5000.0, -50.0)
 MARKERS_S = (6.0, 13.5, 22.0, 30.5)  # session times of the key presses
 
@@ -69,27 +68,27 @@ def true_times(rec, truth, t0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("ppm", PPMS)
-def test_timestamps_are_within_2_ms_p99_of_the_true_instants_after_10_s(recordings, ppm):
+def test_timestamps_are_within_2_ms_p99_of_the_true_instants_after_5_s(recordings, ppm):
     rec, truth, t0 = recordings[ppm]
     true = true_times(rec, truth, t0)
     assert true[-1] - true[0] > RECORD_S[ppm] - 3 and (np.diff(rec.sequence) == 1).all()
     error_ms = (rec.timestamps - true)[true >= true[0] + SETTLE_S] * 1e3
     p50, p99 = np.percentile(np.abs(error_ms), [50, 99])
-    judged = np.abs(rec.timestamps - true)[true >= true[0] + JUDGED_S] * 1e3
+    later = np.abs(rec.timestamps - true)[true >= true[0] + LATER_S] * 1e3
     anchored_ms = (rec.host_time[0] + (rec.device_tick_us - rec.device_tick_us[0]) / 1e6
                    - true) * 1e3  # the first read's anchor this replaces
     print(f"\n{ppm:+g} ppm: {len(error_ms)} samples after {SETTLE_S:g} s, timestamp error "
           f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {np.abs(error_ms).max():.3f} ms "
           f"(anchored: p99 {np.percentile(np.abs(anchored_ms), 99):.1f} ms); after "
-          f"{JUDGED_S:g} s: p99 {np.percentile(judged, 99):.3f} ms")
-    assert np.percentile(judged, 99) <= 2.0
+          f"{LATER_S:g} s: p99 {np.percentile(later, 99):.3f} ms")
+    assert p99 <= 2.0
     assert (np.diff(rec.timestamps) > 0).all()
 
 
 @pytest.mark.parametrize("ppm", PPMS)
-def test_20_s_spans_from_15_s_on_last_20_s_to_within_1_ms(recordings, ppm):
-    """Spans of 20 s true time, one starting every second from 15 s in (the fit's rate is
-    still settling before: those from 5 s on are printed too)."""
+def test_20_s_spans_from_10_s_on_last_20_s_to_within_1_ms(recordings, ppm):
+    """Spans of 20 s true time, one starting every second from 10 s in (those from 5 s on
+    are printed too: the fit's offset is still settling then, by up to 0.8 ms)."""
     rec, truth, t0 = recordings[ppm]
     true = true_times(rec, truth, t0)
 
@@ -99,13 +98,13 @@ def test_20_s_spans_from_15_s_on_last_20_s_to_within_1_ms(recordings, ppm):
         return ((rec.timestamps[ends] - rec.timestamps[starts])
                 - (true[ends] - true[starts])) * 1e3
 
-    judged, early = span_errors_ms(SPAN_SETTLE_S), span_errors_ms(SETTLE_S)
+    judged, early = span_errors_ms(LATER_S), span_errors_ms(SETTLE_S)
     device_ms = (np.diff(rec.device_tick_us[[0, -1]]) / 1e3 / np.diff(true[[0, -1]])
                  * SPAN_S)[0] - SPAN_S * 1e3  # what the device clock alone makes of 20 s
-    print(f"\n{ppm:+g} ppm: {len(judged)} spans of {SPAN_S:g} s from {SPAN_SETTLE_S:g} s on, "
+    print(f"\n{ppm:+g} ppm: {len(judged)} spans of {SPAN_S:g} s from {LATER_S:g} s on, "
           f"duration error max {np.abs(judged).max():.3f} ms (from {SETTLE_S:g} s on: "
           f"{np.abs(early).max():.3f} ms; the device clock alone: {device_ms:+.1f} ms)")
-    assert len(judged) >= RECORD_S[ppm] - SPAN_S - SPAN_SETTLE_S - 1
+    assert len(judged) >= RECORD_S[ppm] - SPAN_S - LATER_S - 1
     assert np.abs(judged).max() <= 1.0
 
 
