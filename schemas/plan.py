@@ -1,11 +1,18 @@
-"""A training plan: a no-feedback pre-test, faded practice, an immediate no-feedback post-test
-and no-feedback retention tests days and weeks later, for one trainee on one protocol.
+"""A training plan: a no-feedback pre-test, practice (faded by default), an immediate
+no-feedback post-test and no-feedback retention tests days and weeks later, for one trainee on
+one protocol.
 
 Why a plan: how well a trainee still presses with no screen, days later, is what training is
 judged by (live feedback that is then removed decays fast), so the retention tests must
 happen on their days and be run without feedback. Each step of a plan is a session protocol:
 the base protocol's trigger points and dose plus a ``[training]`` section made for the step
 (``schemas.training``), so ``record --plan`` runs exactly what the step prescribes.
+
+The practice is three blocks: faded (live feedback on 100, then 50, then 20 % of the holds:
+less feedback retains better) or, so that an instructor or a study can run a control group,
+three blocks of one other mode (``PRACTICE_MODES``: concurrent, bandwidth, terminal, summary).
+The mode is in the practice step's blocks, so plans made before there was a choice read back
+as they were.
 
 Pure: building a plan and saying what is due touch no file; the plan travels as JSON (in the
 catalog and in every recording made under it, so the recordings can rebuild the catalog).
@@ -25,6 +32,8 @@ from schemas.session_protocol import SessionProtocol, load_protocol
 from schemas.training import Training, TrainingBlock
 
 FADED_SHARES = (1.0, 0.5, 0.2)  # live feedback on 100 %, then 50 %, then 20 % of the holds
+PRACTICE_MODES = ("faded", "concurrent", "bandwidth", "terminal", "summary")
+PRACTICE_BLOCKS = 3
 DEFAULT_RETENTION_DAYS = (1, 7, 56)
 STATES = ("done", "due", "overdue", "upcoming")
 
@@ -126,15 +135,17 @@ class StepStatus:
 def new_plan(trainee: str, protocol: str, base: SessionProtocol, *, start: date,
              created: datetime, retention_days: Sequence[int] = DEFAULT_RETENTION_DAYS,
              pre_holds: int | None = None, practice_holds: int | None = None,
-             test_holds: int | None = None, seed: int | None = None) -> Plan:
+             test_holds: int | None = None, seed: int | None = None,
+             practice: str = "faded") -> Plan:
     """A plan for ``trainee`` on ``base`` (named ``protocol``). Hold counts default to one
     pass through the protocol (its points times their repetitions); ``practice_holds`` is per
-    practice block (one block each at 100, 50 and 20 % live feedback). PlanError for counts
-    below 1 or retention days that are not positive and increasing."""
+    practice block (``practice_blocks``: three blocks of the ``practice`` mode). PlanError for
+    counts below 1, retention days that are not positive and increasing, or a practice mode
+    not in ``PRACTICE_MODES``."""
     one_pass = sum(p.dose.repetitions for p in base.points)
-    pre, practice, test = (one_pass if n is None else n
-                           for n in (pre_holds, practice_holds, test_holds))
-    for label, n in (("pre-test holds", pre), ("practice holds", practice),
+    pre, practice_holds, test = (one_pass if n is None else n
+                                 for n in (pre_holds, practice_holds, test_holds))
+    for label, n in (("pre-test holds", pre), ("practice holds", practice_holds),
                      ("test holds", test)):
         if n < 1:
             raise PlanError(f"{label} must be at least 1, got {n}")
@@ -144,10 +155,7 @@ def new_plan(trainee: str, protocol: str, base: SessionProtocol, *, start: date,
     if any(d < 1 for d in days) or days != sorted(set(days)):
         raise PlanError(f"retention days must be increasing whole days >= 1, got {days}")
     steps = [_test_step("pre-test", "pre-test", 0, pre),
-             PlanStep("practice", "practice", 0, tuple(
-                 TrainingBlock(name=f"faded {share:.0%} live", holds=practice,
-                               feedback="faded", live_share=share)
-                 for share in FADED_SHARES)),
+             PlanStep("practice", "practice", 0, practice_blocks(practice, practice_holds)),
              _test_step("post-test", "post-test", 0, test)]
     steps += [_test_step(f"retention +{d} d", "retention", d, test) for d in days]
     slug = "".join(c if c.isalnum() else "-" for c in trainee.strip().lower()).strip("-")
@@ -155,6 +163,22 @@ def new_plan(trainee: str, protocol: str, base: SessionProtocol, *, start: date,
                 trainee=trainee.strip(), protocol=protocol, protocol_toml=base.to_toml(),
                 created=created.isoformat(timespec="seconds"), start=start,
                 seed=secrets.randbelow(2**31) if seed is None else seed, steps=tuple(steps))
+
+
+def practice_blocks(mode: str, holds: int) -> tuple[TrainingBlock, ...]:
+    """The practice step's three blocks of ``holds`` holds each: faded at 100, 50 and 20 %
+    live feedback, or three blocks of ``mode`` (summary: a summary after every 5 holds, or
+    after the block when it is shorter). PlanError for a mode not in ``PRACTICE_MODES``."""
+    if mode not in PRACTICE_MODES:
+        raise PlanError(f"unknown practice {mode!r} (use one of {', '.join(PRACTICE_MODES)})")
+    if mode == "faded":
+        return tuple(TrainingBlock(name=f"faded {share:.0%} live", holds=holds,
+                                   feedback="faded", live_share=share)
+                     for share in FADED_SHARES)
+    summary = {"summary_every": min(TrainingBlock.summary_every, holds)}
+    return tuple(TrainingBlock(name=f"{mode} practice {k} of {PRACTICE_BLOCKS}", holds=holds,
+                               feedback=mode, **(summary if mode == "summary" else {}))
+                 for k in range(1, PRACTICE_BLOCKS + 1))
 
 
 def _test_step(name: str, kind: str, day: int, holds: int) -> PlanStep:

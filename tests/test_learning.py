@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.learning import READING, learning_curves, learning_text, recording_rows
+from analysis.learning import (
+    READING,
+    gap_sentences,
+    learning_curves,
+    learning_section,
+    learning_text,
+    recording_rows,
+)
 from analysis.metrics import recording_metrics
 from analysis.report import build_report
 from analysis.summary import session_summary, summary_lines
@@ -183,3 +190,46 @@ def test_analyze_prints_and_writes_the_learning_curves(sessions: Path, tmp_path:
     r = run_palpation("analyze", str(sessions), "--out", str(tmp_path / "holds.csv"),
                       "--learning", str(tmp_path / "learning.json"))
     assert r.returncode == 1 and "learning.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def _hold(file: str, start: str, live: bool, error_n: float, score: float) -> dict:
+    """A complete hold's row of the hold table, as ``palpation analyze`` writes it (text
+    cells, as read back from a CSV)."""
+    return {"file": file, "trainee": "Cy", "session_start": start, "complete": "True",
+            "feedback_live": str(live), "score": score, "abs_error_n": error_n,
+            "self_estimate": "nan", "plateau_mean_n": 30.0, "estimate_correct": "False"}
+
+
+def test_the_gap_across_sessions_by_hand() -> None:
+    """Practice with live feedback on two of three holds (errors 1 and 2 N, scores 96 and 90),
+    then a test the same day (4 N, 80), one 7 days later (7 N, 60), a second practice on day 8
+    (live only: 1 N, 95), and a test on day 9 (3 N, 85): each test is set against the last
+    session before it with live feedback, its own within-session gap stays as it was."""
+    rows = [_hold("p1", "2026-05-04T10:00:00", True, 1.0, 96.0),
+            _hold("p1", "2026-05-04T10:00:00", True, 2.0, 90.0),
+            _hold("p1", "2026-05-04T10:00:00", False, 5.0, 70.0),
+            _hold("t1", "2026-05-04T11:00:00", False, 4.0, 80.0),
+            _hold("t2", "2026-05-11T10:00:00", False, 6.0, 62.0),
+            _hold("t2", "2026-05-11T10:00:00", False, 8.0, 58.0),
+            _hold("p2", "2026-05-12T10:00:00", True, 1.0, 95.0),
+            _hold("t3", "2026-05-13T10:00:00", False, 3.0, 85.0)]
+    (points,) = learning_curves(rows).values()
+    assert [p.feedback_session for p in points] == [0, 1, 1, 0, 4]
+    assert [p.later_error_gap_n for p in points[1:3]] == [2.5, 5.5]  # 4 - 1.5, 7 - 1.5
+    assert [p.later_score_gap for p in points[1:3]] == [13.0, 33.0]  # 93 - 80, 93 - 60
+    assert (points[4].later_error_gap_n, points[4].later_score_gap) == (2.0, 10.0)
+    assert math.isnan(points[0].later_error_gap_n) and math.isnan(points[3].later_score_gap)
+    assert (points[0].error_gap_n, points[0].score_gap) == (3.5, 23.0)  # within S1: 5 - 1.5
+    assert gap_sentences(points) == [
+        "Dependency gap across sessions: with live feedback in S1 (2026-05-04) 1.5 N, score "
+        "93; without it: S2 same day 4.0 N (+2.5), score 80 (+13); S3 +7 d 7.0 N (+5.5), "
+        "score 60 (+33).",
+        "Dependency gap across sessions: with live feedback in S4 (2026-05-12) 1.0 N, score "
+        "95; without it: S5 +1 d 3.0 N (+2.0), score 85 (+10)."]
+    text = "\n".join(learning_text({"Cy": points}))
+    assert "S3 +7 d 7.0 N (+5.5)" in text and "S5 +1 d 3.0 N" in text
+    html = learning_section({"Cy": points})
+    assert html.count("<svg") == 2 and html.count('<p class="gap">') == 2
+    none = learning_curves(r for r in rows if r["file"] in ("t1", "t2"))["Cy"]
+    assert gap_sentences(none) == ["Dependency gap across sessions: none to show (no "
+                                   "session had live feedback)."]

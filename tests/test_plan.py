@@ -11,7 +11,7 @@ from pathlib import Path
 
 from recorder.cli import main
 from schemas.catalog import Catalog, SessionRow
-from schemas.plan import Plan, new_plan, next_step, status
+from schemas.plan import PRACTICE_MODES, Plan, new_plan, next_step, status
 from schemas.reader import open_recording
 from schemas.session_protocol import load_preset, load_protocol, protocol_of
 from tests.conftest import run_palpation
@@ -121,6 +121,55 @@ def test_plan_new_builds_tests_without_feedback_and_faded_practice(tmp_path, cap
     assert [p.label for p in practice.points] == [p.label for p in load_preset("nmt-static").points]
 
 
+def test_practice_modes_make_three_blocks_of_one_mode_for_a_control_group(tmp_path, capsys):
+    base = load_preset("nmt-static")  # 12 holds a pass
+    created = datetime(2026, 3, 1, tzinfo=UTC)
+    for mode in PRACTICE_MODES[1:]:
+        plan = new_plan("Ana", "nmt-static", base, start=DAY0, created=created, seed=1,
+                        practice=mode, practice_holds=4)
+        assert Plan.from_json(plan.to_json()) == plan
+        practice = plan.step_protocol(1)
+        assert load_protocol(practice.to_toml()) == practice
+        assert [b.feedback for b in practice.training.blocks] == [mode] * 3
+        conditions = [practice.training.condition(h) for h in range(12)]
+        assert [c.live for c in conditions] == [mode in ("concurrent", "bandwidth")] * 12
+        assert [c.results_after for c in conditions] == [mode == "terminal"] * 12
+        # summary: after each block of 4 (every 5 holds would skip the blocks' ends)
+        assert [c.hold_number for c in conditions if c.summary_after] == (
+            [3, 7, 11] if mode == "summary" else [])
+        assert [s.step.blocks for s in status(plan, {}, DAY0) if s.index != 1] == [
+            s.blocks for s in plan.steps if s.kind != "practice"]  # the tests are unchanged
+        assert all(b.feedback == "none" for s in plan.steps if s.kind != "practice"
+                   for b in s.blocks)
+    catalog = tmp_path / "c.sqlite"
+    _plan(catalog, capsys, "--practice", "bandwidth")
+    assert main(["plan", "status", "--today", DAY0.isoformat(), "--catalog", str(catalog)]) == 0
+    practice_row = next(line for line in capsys.readouterr().out.splitlines()
+                        if "  practice  " in line)
+    assert "bandwidth ±15% x3" in practice_row
+
+
+def test_a_plan_written_before_practice_modes_reads_back_as_faded():
+    """The JSON a plan made before --practice kept (every block field written, no practice
+    key anywhere) reads back, and its practice is the faded 100/50/20 % it always was."""
+    block = {"bandwidth_pct": 15.0, "summary_every": 5}
+    old = {"plan_id": "ana-20260302-abcdef", "trainee": "Ana", "protocol": "nmt-static",
+           "protocol_toml": load_preset("nmt-static").to_toml(),
+           "created": "2026-03-01T09:00:00+00:00", "start": "2026-03-02", "seed": 4,
+           "steps": [{"name": "pre-test", "kind": "pre-test", "day": 0, "blocks": [
+                         {**block, "name": "pre-test", "holds": 12, "feedback": "none",
+                          "live_share": 1.0}]},
+                     {"name": "practice", "kind": "practice", "day": 0, "blocks": [
+                         {**block, "name": f"faded {share:.0%} live", "holds": 12,
+                          "feedback": "faded", "live_share": share}
+                         for share in (1.0, 0.5, 0.2)]}]}
+    plan = Plan.from_json(json.dumps(old))
+    assert json.loads(plan.to_json()) == old
+    new = new_plan("Ana", "nmt-static", load_preset("nmt-static"), start=DAY0,
+                   created=datetime(2026, 3, 1, 9, tzinfo=UTC), seed=4)
+    assert plan.steps[1] == new.steps[1]  # the default practice is the old one
+
+
 def test_plan_steps_keep_the_base_protocols_self_estimate_and_mastery():
     created = datetime(2026, 3, 1, tzinfo=UTC)
     base = load_preset("nmt-training")
@@ -138,6 +187,8 @@ def test_bad_plan_input_is_one_line(tmp_path, capsys):
     for extra, says in ((["--retention", "7,1"], "retention days"),
                         (["--retention", "a week"], "--retention"),
                         (["--pre-holds", "0"], "pre-test holds"),
+                        (["--practice", "blocked"], "unknown practice 'blocked' (use one of "
+                                                    "faded, concurrent"),
                         (["--protocol", "no-such"], "no-such")):
         assert main(["plan", "new", "--trainee", "Ana", "--catalog", catalog, *extra]) == 1
         err = capsys.readouterr().err

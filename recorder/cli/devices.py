@@ -47,10 +47,14 @@ def add_sim_options(p: argparse.ArgumentParser, standalone: bool) -> None:
         return
     o = p.add_argument_group("offline training plan (no device, no real time)")
     o.add_argument("--offline-plan", type=Path, metavar="DIR",
-                   help="write a whole training plan of --protocol (pre-test, faded practice, "
+                   help="write a whole training plan of --protocol (pre-test, practice, "
                         "post-test, retention tests) as recordings in DIR, one per session, "
                         "made by the learner (--learner, default DIR/learner.json)")
     o.add_argument("--trainee", help="the trainee's name (with --offline-plan)")
+    o.add_argument("--practice", default="faded", metavar="MODE",
+                   help="feedback in the plan's three practice blocks, as plan new --practice: "
+                        "faded (100, 50, 20 %% live; default), concurrent, bandwidth, terminal "
+                        "or summary")
     o.add_argument("--retention-days", default="1,7,56", metavar="D,D,...",
                    help="retention tests this many days after the post-test (default 1,7,56)")
     o.add_argument("--start-date", type=date.fromisoformat, metavar="YYYY-MM-DD",
@@ -196,7 +200,8 @@ def _simulate_plan(args: argparse.Namespace, protocol) -> int:
     out_dir = args.offline_plan
     try:
         plan = new_plan(args.trainee, args.protocol, protocol, start=start.date(),
-                        created=start.astimezone(), retention_days=days, seed=args.seed)
+                        created=start.astimezone(), retention_days=days, seed=args.seed,
+                        practice=args.practice)
         out_dir.mkdir(parents=True, exist_ok=True)
         learner = learner_file(args) or LearnerFile(out_dir / "learner.json",
                                                     args.baseline_error, args.seed)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,23 @@ STATE_WORDS = {"done": "done", "due": "DUE", "overdue": "OVERDUE", "upcoming": "
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="training plans: pre-test, faded practice, post-test, "
+    p = sub.add_parser("plan", help="training plans: pre-test, practice, post-test, "
                                     "retention tests",
                        description="Training plans with no-feedback retention tests.")
     psub = p.add_subparsers(dest="plan_command", required=True, metavar="ACTION",
                             help="new: make a plan; status: what is due for whom")
     new = psub.add_parser("new", help="make a plan for a trainee",
-                          description="Make a plan: a no-feedback pre-test, faded practice "
-                                      "(100, 50, 20 %% live feedback), a no-feedback post-test "
-                                      "the same day, and no-feedback retention tests days "
-                                      "after the post-test.")
+                          description="Make a plan: a no-feedback pre-test, three practice "
+                                      "blocks (faded: 100, 50, 20 %% live feedback; see "
+                                      "--practice), a no-feedback post-test the same day, and "
+                                      "no-feedback retention tests days after the post-test.")
     new.add_argument("--trainee", required=True, help="who the plan is for")
     new.add_argument("--protocol", default="nmt-static",
                      help="session protocol: a preset or a TOML file")
+    new.add_argument("--practice", default="faded", metavar="MODE",
+                     help="feedback in the three practice blocks: faded (100, 50, 20 %% live), "
+                          "or concurrent, bandwidth, terminal or summary in all three (a "
+                          "control group)")
     new.add_argument("--retention", default="1,7,56", metavar="DAYS",
                      help="retention tests, days after the post-test, comma-separated")
     for name, what in (("pre-holds", "holds in the pre-test"),
@@ -105,7 +110,7 @@ def cmd_plan_new(args: argparse.Namespace) -> int:
         plan = new_plan(args.trainee, args.protocol, base, start=args.start or date.today(),
                         created=datetime.now().astimezone(), retention_days=retention,
                         pre_holds=args.pre_holds, practice_holds=args.practice_holds,
-                        test_holds=args.test_holds, seed=args.seed)
+                        test_holds=args.test_holds, seed=args.seed, practice=args.practice)
     except (ProtocolError, PlanError) as exc:
         raise CliError(str(exc)) from None
     with _catalog(args) as catalog:
@@ -137,10 +142,28 @@ def cmd_plan_status(args: argparse.Namespace) -> int:
 def _status_cells(plan, s) -> dict[str, Any]:
     return {"trainee": plan.trainee, "plan": plan.plan_id, "#": s.index, "step": s.step.name,
             "holds": s.step.holds,
-            "feedback": " > ".join(b.feedback if b.feedback != "faded"
-                                   else f"{b.live_share:.0%} live" for b in s.step.blocks),
+            "feedback": _feedback_cells(s.step.blocks),
             "state": STATE_WORDS[s.state], "due": s.due.isoformat(),
             "done": s.done_on.isoformat() if s.done_on else ""}
+
+
+def _feedback_cells(blocks) -> str:
+    """A step's blocks in ``plan status``, in order: "100% live > 50% live > 20% live",
+    "concurrent x3" (three blocks alike)."""
+    runs = [(cell, len(list(run))) for cell, run in groupby(map(_feedback_cell, blocks))]
+    return " > ".join(cell if n == 1 else f"{cell} x{n}" for cell, n in runs)
+
+
+def _feedback_cell(block) -> str:
+    """A block's feedback in ``plan status``: "50% live" (faded), "bandwidth ±15%",
+    "summary /5" (a summary after every 5 holds), else the mode."""
+    if block.feedback == "faded":
+        return f"{block.live_share:.0%} live"
+    if block.feedback == "bandwidth":
+        return f"bandwidth ±{block.bandwidth_pct:g}%"
+    if block.feedback == "summary":
+        return f"summary /{block.summary_every}"
+    return block.feedback
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
