@@ -1,5 +1,5 @@
 """The device-clock fit against a simulated hour of bursty USB delivery and batched reads,
-with known truth."""
+with known truth. Run with ``-s`` to see the figures."""
 
 import numpy as np
 import pytest
@@ -49,7 +49,10 @@ def test_timestamps_within_2_ms_p99_over_an_hour_of_bursty_delivery(ppm):
     device_s, true_s, newest, arrival = delivery(ppm, 3600.0, seed=int(abs(ppm)) + 1)
     stamped, fitter = online_timestamps(device_s, newest, arrival)
     error_ms = np.abs(stamped - true_s)[device_s >= 5.0] * 1e3
-    assert np.percentile(error_ms, 99) <= 2.0
+    p50, p99 = np.percentile(error_ms, [50, 99])
+    print(f"\n{ppm:+g} ppm, an hour after the first 5 s: timestamp error p50 {p50:.3f} ms, "
+          f"p99 {p99:.3f} ms")
+    assert p99 <= 2.0
     assert fitter.fit().drift_ppm == pytest.approx(ppm, abs=2.0)
     # the anchored mapping this replaces (first read, exact clock) is far off at ±5000 ppm
     anchored = arrival[0] + (device_s - device_s[newest[0]])
