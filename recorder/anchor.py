@@ -14,6 +14,12 @@ Pure: no threads, no I/O. The pipeline feeds it each chunk on the link's reader 
 while the current point is unanchored: a history of the last ``history_s`` seconds of that
 point's force) and asks it at each button press; the session asks it at a pain rating, under
 the same pipeline lock.
+
+What the trainee is shown (``point_target``): until a point is anchored its band is only
+provisional (it detects holds), so the window coaches the first approach instead of a band it
+does not have ("first approach: ramp slowly until the subject rates 6/10 ..."), with no band
+drawn and no band cue, and the audio cue is silent (``recorder.cue_audio``); once anchored it
+shows the derived band ("target 37.2 N from 6/10, band 31.6–42.8 N") and coaches against it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from schemas.session_protocol import SessionProtocol
+from schemas.session_protocol import Dose, SessionProtocol
+from schemas.units import value_text
 
 WINDOW_S = 0.1  # the target: mean force over this window, centred reaction_time_s before
 HISTORY_MARGIN_S = 1.0  # force history kept beyond the longest reaction time
@@ -36,6 +43,37 @@ class Anchor:
     point_index: int
     target_n: float  # the force reaction_time_s before the signal
     time_s: float  # the signal (session seconds)
+
+
+@dataclass(frozen=True)
+class PointTarget:
+    """A subject-anchored point's target as shown: ``approach`` while it awaits its anchor
+    (the first approach: no band to coach), ``text`` the approach message or the derived
+    target and band."""
+
+    approach: bool
+    text: str
+
+
+def approach_message(target_pain: float) -> str:
+    """What the window says on the first approach to an unanchored point."""
+    return (f"first approach: ramp slowly until the subject rates {target_pain:g}/10 "
+            "(button, or the pain keys)")
+
+
+def point_target(dose: Dose | None, anchored: bool, band_n: tuple[float, float], unit: str,
+                 per_unit: float) -> PointTarget | None:
+    """The target shown at a point whose dose has ``target_pain``: the first approach until
+    the subject has ``anchored`` it, then the anchored target (the midpoint of ``band_n``, the
+    band the session judges it by, N) and band in the display ``unit`` (``per_unit`` per
+    newton). None for a fixed-band point."""
+    if dose is None or not math.isfinite(dose.target_pain):
+        return None
+    if not anchored:
+        return PointTarget(True, approach_message(dose.target_pain))
+    low, high = (v * per_unit for v in band_n)
+    return PointTarget(False, f"target {value_text((low + high) / 2, unit)} from "
+                              f"{dose.target_pain:g}/10, band {low:.1f}–{value_text(high, unit)}")
 
 
 class AnchorStage:

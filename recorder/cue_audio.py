@@ -9,9 +9,16 @@ by at most about ``QUEUE_S`` plus a block.
 
 The cue is live feedback: it sounds only when the window gives live cues (not in a blind trial,
 nor under a training condition without live feedback, nor inside bandwidth feedback's zone),
-and not with no protocol, at a threshold ramp, or once the protocol is complete. When Qt quits
-(the window closed) the tone fades out. A machine without an audio output, or without Qt
-Multimedia, gets one line on stderr (``open_audio_cue``) and records without the cue.
+and not with no protocol, at a threshold ramp, or once the protocol is complete. On the first
+approach to a subject-anchored point (``recorder.anchor``) it is silent, not a neutral tone:
+the point's band is only provisional until the subject's signal, so there is nothing to coach
+(a steady tone would say "in band", a pitch would coach toward a band that is no target), and
+silence leaves the ear on the subject, whose rating ends the approach; the cue starts once
+the point is anchored, against its band.
+
+When Qt quits (the window closed) the tone fades out. A machine without an audio output, or
+without Qt Multimedia, gets one line on stderr (``open_audio_cue``) and records without the
+cue.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 from pyqtgraph.Qt import QT_LIB, QtCore
 
+from recorder.anchor import point_target
 from recorder.cue_tone import ToneRenderer, cue_frequency, is_pulsed
 from recorder.feedback_view import live_view
 from recorder.session import RecordingSession
@@ -66,12 +74,17 @@ def cue_now(session: RecordingSession, force_n: float) -> float | None:
     """The cue's pitch (Hz) for the force ``force_n`` (N) now, None for silence: whenever the
     window gives no live cue (``recorder.feedback_view.live_view``: a blind trial, a
     training condition without live feedback, bandwidth feedback inside its zone), with no
-    protocol, at a threshold ramp, and once the protocol is complete."""
+    protocol, at a threshold ramp, on the first approach to a subject-anchored point, and
+    once the protocol is complete."""
     if session.protocol is None or session.protocol_complete:
         return None
-    if session.protocol.points[session.point_index].dose.is_threshold_ramp:
+    dose = session.protocol.points[session.point_index].dose
+    if dose.is_threshold_ramp:
         return None
     band = session.band_n()  # the point's band: anchored to the subject's rating, once it is
+    target = point_target(dose, session.anchored(), band, "N", 1.0)
+    if target is not None and target.approach:  # no band yet: the first approach
+        return None
     st = session.status()
     if not live_view(st.condition, st.blind, force_n, band).cues:
         return None

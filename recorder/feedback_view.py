@@ -65,7 +65,10 @@ class FeedbackState:
     tests, which must be able to see the window show the wrong thing. ``live_visible``: every
     live widget is shown, ``live_any``: at least one is; ``cues_visible``: the cue's words
     and the band's colour; ``verdict_visible``: a hold's verdict. ``hold_number`` is the
-    hold in progress (``in_hold``) or the next one, as the window's last frame saw it."""
+    hold in progress (``in_hold``) or the next one, as the window's last frame saw it.
+    ``point`` is the point shown, ``cue_text`` what the cue says, ``band_shown`` the band
+    drawn on the live trace (display units; None: none drawn), ``note_text`` the point's
+    note (a subject-anchored point's target follows it, ``recorder.anchor``)."""
 
     live_visible: bool
     live_any: bool
@@ -78,6 +81,10 @@ class FeedbackState:
     mastery_text: str
     hold_number: int
     in_hold: bool
+    point: int = -1
+    cue_text: str = ""
+    band_shown: tuple[float, float] | None = None
+    note_text: str = ""
 
 
 def band_target(band_n: tuple[float, float]) -> float:

@@ -38,10 +38,14 @@ from schemas.training import ESTIMATES, HoldCondition
 
 
 class PointHold(NamedTuple):
-    """A finished hold and the index of the trigger point it was made at."""
+    """A finished hold, the index of the trigger point it was made at, and the band (N) it
+    was detected and is judged by: its ``/holds`` row's, the point's band when the hold
+    began (a hold in progress when the subject anchors the point keeps the band it had, as
+    the analysis judges it)."""
 
     point_index: int
     hold: Hold
+    band_n: tuple[float, float]
 
 
 class HoldTracker:
@@ -79,6 +83,10 @@ class HoldTracker:
         if i in self._anchored:
             return self._anchored[i]
         return self.protocol.points[i].dose.band_n(self.contact_area_cm2)
+
+    def anchored(self, point_index: int | None = None) -> bool:
+        """Whether the subject has anchored a point's band (the current one by default)."""
+        return (self.point_index if point_index is None else point_index) in self._anchored
 
     def set_band(self, point_index: int, low_n: float, high_n: float) -> None:
         """The band the subject anchored at a point: ``band_n`` answers it from now on, and
@@ -171,7 +179,7 @@ class HoldTracker:
         rep = self._repetitions.get(point, 0) + 1
         if hold.complete:  # a hold the recording's end cut off is not counted
             self._repetitions[point] = rep
-            self.holds.append(PointHold(point, hold))
+            self.holds.append(PointHold(point, hold, self._detector_band))
         low, high = self._detector_band
         held = self.condition
         out: list[Event | HoldRow] = [

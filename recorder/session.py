@@ -332,6 +332,10 @@ class RecordingSession(TrainingCommands):
         """Target band in newtons of a trigger point (the current one by default)."""
         return self._holds.band_n(point_index)
 
+    def anchored(self, point_index: int | None = None) -> bool:
+        """Whether the subject has anchored a point's target (the current one by default)."""
+        return self._holds.anchored(point_index)
+
     def hold_config(self, point_index: int) -> HoldConfig:
         """Hold detection thresholds for a point (``analysis.holds.config_for_band``)."""
         return self._holds.hold_config(point_index)

@@ -164,11 +164,10 @@ class StationPublisher:
             return None, []
         keep = part.time <= h.end_s
         t, force_n = part.time[keep], part.force[keep]
-        band = session.band_n(rec.point_index)
         score = score_hold(t, force_n, h.start_s, h.end_s, dose, session.contact_area_cm2,
-                           band_n=band)
+                           band_n=rec.band_n)
         metrics = hold_metrics(t, force_n, h, dose, area_cm2=session.contact_area_cm2,
-                               band_n=band)
+                               band_n=rec.band_n)
         return score, [flag.name for flag in hold_flags(metrics)]
 
     def _send(self, message: dict) -> None:

@@ -54,7 +54,7 @@ class TrainingView:
         if dose is not None and not dose.is_threshold_ramp and len(t):
             score = score_hold(t, force_n, rec.hold.start_s, rec.hold.end_s, dose,
                                w.session.contact_area_cm2,
-                               band_n=w.session.band_n(rec.point_index))
+                               band_n=rec.band_n)
             self.scored.append(ScoredHold(number, curve, score))
         self._last, self._last_number = rec, number
         condition = self.training.condition(number)
@@ -104,7 +104,7 @@ class TrainingView:
         if self.scored[-1].number != self._last_number:  # the last hold was not scored
             return
         point = self._last.point_index
-        dose, band = w.dose_of(point), w.session.band_n(point)
+        dose, band = w.dose_of(point), self._last.band_n
         threshold = self.training.mastery_score
         if after.results:
             w.kr_view.show_hold(self.scored[-1], dose, band, threshold)

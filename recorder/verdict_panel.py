@@ -45,10 +45,12 @@ class VerdictPanel(QtWidgets.QLabel):
         self.setFixedHeight(HEIGHT_PX)
 
     def judge_hold(self, hold: Hold, t: np.ndarray, force_n: np.ndarray, dose: Dose,
-                   area_cm2: float, trigger_point: str, repetition: int) -> None:
-        """Show the verdict on ``hold`` (its samples ``t``, ``force_n``) against ``dose``."""
+                   area_cm2: float, trigger_point: str, repetition: int,
+                   band_n: tuple[float, float]) -> None:
+        """Show the verdict on ``hold`` (its samples ``t``, ``force_n``) against ``dose`` and
+        the band ``band_n`` (N) it was detected by (``recorder.hold_tracker.PointHold``)."""
         m = hold_metrics(t, force_n, hold, dose, area_cm2=area_cm2,
-                         trigger_point=trigger_point, repetition=repetition)
+                         trigger_point=trigger_point, repetition=repetition, band_n=band_n)
         self.set_verdict(judge(m))
         self.hold_end_s = hold.end_s
 

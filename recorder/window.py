@@ -8,7 +8,9 @@ the band. The widgets and their places are built by ``recorder.window_layout``.
 
 Under a training schedule (a protocol's ``[training]``), what is shown live follows the
 hold's feedback condition (``recorder.feedback_view``), and what follows a hold (the
-self-estimate, the results) is ``recorder.training_view``'s.
+self-estimate, the results) is ``recorder.training_view``'s. A subject-anchored point
+(``recorder.anchor``) is coached as a first approach, with no band, until the subject's
+signal anchors it; then its band is drawn and coached.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from analysis.decimate import peak_decimate
 from firmware_bridge.frames import FLAG_BUTTON
+from recorder.anchor import PointTarget, point_target
 from recorder.coach import Cue, coach, ramp_cue, ramp_slope
 from recorder.cue_audio import AudioCue, open_audio_cue
 from recorder.feedback_view import (
@@ -85,6 +89,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._last_end_s = math.inf  # the newest finished hold's end, until the next starts
         self._in_hold = False
         self._point_shown = -1
+        self._approach_shown = False  # the current point is shown as a first approach
         self._help = False
         self._texts: dict[str, str] = {}
         self._trace_floor = 0.0
@@ -93,6 +98,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"palpation — {session.options.out.name}")
         self.setStyleSheet(f"background-color: {COLORS['background']}; color: #e6edf3;")
         build_layout(self, [self.dose_of(i) for i in range(len(self.labels))])
+        self.cue_label.setWordWrap(True)  # a first approach's message is a sentence
+        for i, plot in enumerate(self.multiples.plots):
+            self._draw_band(plot, i)
         training = session.training
         self.training = TrainingView(self, training) if training is not None else None
         self.timer = QtCore.QTimer(self)
@@ -113,6 +121,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         point = s.point_index
         if point != self._point_shown:
             self._show_point(point)
+        elif self._approach_shown and not self.target(point).approach:  # the subject
+            self._show_band(point)  # anchored it
         self._collect_finished_holds()
         view = s.ring.latest(int(TRACE_SECONDS * self._rate()))
         self.clock.drawn_total = view.total
@@ -192,21 +202,13 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.set_text("clock", self.clock_label, "")
             self.set_text("ramp", self.ramp_label, "")
             return
-        dose = s.protocol.points[s.point_index].dose
         if self.ramp.active:
             ramp = self.ramp.texts()
             self.set_text("cue", self.cue_label, ramp.cue, ramp.color)
             self.set_text("clock", self.clock_label, ramp.line)
             self.set_text("ramp", self.ramp_label, ramp.note)
             return
-        state = coach(live, force_n, dose, s.contact_area_cm2)
-        if shown.cues:
-            self.set_text("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
-        else:
-            self.set_text("cue", self.cue_label, NEUTRAL_MESSAGE, COLORS["idle"])
-        window = f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s"
-        self.set_text("clock", self.clock_label,
-                      f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
+        self._show_band_cue(live, force_n, shown)
         corridor = s.protocol.ramp_n_per_s(s.point_index)
         if corridor and len(view.time) > 2:
             slope = ramp_slope(view.time, view.force)
@@ -215,14 +217,61 @@ class LiveWindow(QtWidgets.QMainWindow):
                 f"ramp {value_text(slope * self.per_unit, self.unit + '/s')} {cue}"
             self.set_text("ramp", self.ramp_label, text)
 
+    def _show_band_cue(self, live, force_n: float, shown: LiveView) -> None:
+        """The cue and the hold clock against the band the session judges the point by (the
+        subject's, once anchored); a first approach to an unanchored point is coached as such,
+        with no band cue and no time in band (the provisional band is no target)."""
+        s = self.session
+        dose = s.protocol.points[s.point_index].dose
+        window = f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s"
+        target = self.target(s.point_index)
+        if target is not None and target.approach:
+            self.set_text("cue", self.cue_label, target.text, COLORS["idle"])
+            self.set_text("clock", self.clock_label, window)
+            return
+        low, high = s.band_n(s.point_index)
+        judged = replace(dose, unit="N", target_low=low, target_high=high)
+        state = coach(live, force_n, judged)
+        if shown.cues:
+            self.set_text("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
+        else:
+            self.set_text("cue", self.cue_label, NEUTRAL_MESSAGE, COLORS["idle"])
+        self.set_text("clock", self.clock_label,
+                      f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
+
+    def target(self, point: int) -> PointTarget | None:
+        """A subject-anchored point's target as shown (``recorder.anchor.point_target``):
+        its first approach, or its anchored band; None for a fixed band."""
+        return point_target(self.dose_of(point), self.session.anchored(point),
+                            self.session.band_n(point), self.unit, self.per_unit)
+
     def _show_point(self, point: int) -> None:
         self._point_shown = point
-        dose, area = self.dose_of(point), self.session.contact_area_cm2
-        self.heart.set_dose(dose, area, self.per_unit)
         self.heart.set_history(self.history.get(point, []))
-        self.ramp.set_point(dose, point)
+        self.ramp.set_point(self.dose_of(point), point)
         self.multiples.set_current(point)
-        band = shown_band(dose, area, self.per_unit)
+        self._show_band(point)
+
+    def _draw_band(self, plot, point: int) -> tuple[float, float] | None:
+        """Shade on a hold plot the band the session judges ``point`` by (display units,
+        returned), none while the point awaits its subject's anchor."""
+        band_n = self.session.band_n(point)
+        plot.set_dose(self.dose_of(point), self.session.contact_area_cm2, self.per_unit, band_n)
+        target = self.target(point)
+        if target is not None and target.approach:
+            plot.band.hide()
+            return None
+        return shown_band(self.dose_of(point), self.session.contact_area_cm2, self.per_unit,
+                          band_n)
+
+    def _show_band(self, point: int) -> None:
+        """The current point's band on the hold plot, its small plot and the trace, and its
+        target in the point's note; again once the subject anchors it."""
+        target = self.target(point)
+        self._approach_shown = target is not None and target.approach
+        band = self._draw_band(self.heart, point)
+        if point < len(self.multiples.plots):
+            self._draw_band(self.multiples.plots[point], point)
         self._trace_floor = band[1] * 1.3 if band is not None else 0.0
         if band is not None:
             self.trace.band.setRegion(band)
@@ -240,7 +289,10 @@ class LiveWindow(QtWidgets.QMainWindow):
                  else f"repetition {done + 1} of {reps}")
         self.set_text("point", self.point_label,
                       f"{point + 1}/{len(protocol.points)}  {p.label}   {where}")
-        self.set_text("note", self.note_label, p.note)
+        target = self.target(point)
+        anchored = target is not None and not target.approach
+        self.set_text("note", self.note_label,
+                      "\n".join(filter(None, (p.note, target.text if anchored else ""))))
 
     def _collect_finished_holds(self) -> None:
         """Take each newly finished hold's samples from the ring once, decimated; the newest
@@ -272,7 +324,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             return
         self.verdict_label.judge_hold(rec.hold, t, force_n, dose, self.session.contact_area_cm2,
                                       self.labels[rec.point_index],
-                                      len(self.history[rec.point_index]))
+                                      len(self.history[rec.point_index]),
+                                      rec.band_n)
 
     def _show_status(self, st: SessionStatus) -> None:
         link = "connected" if st.connected else "RECONNECTING…"
@@ -310,10 +363,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         neutral = (NEUTRAL_MESSAGE, BLIND_MESSAGE, NO_FEEDBACK_MESSAGE)
         band = self.trace.band.brush.color()
         coloured = (band.red(), band.green(), band.blue(), band.alpha()) == COLORS["band"]
+        drawn = self.trace.band.isVisible()
         return FeedbackState(
             live_visible=all(w.isVisible() for w in live),
             live_any=any(w.isVisible() for w in live),
-            cues_visible=(self.cue_label.isVisible() and coloured
+            cues_visible=(self.cue_label.isVisible() and coloured and drawn
                           and self.cue_label.text() not in neutral),
             verdict_visible=self.verdict_label.isVisible() and bool(self.verdict_label.text()),
             results_visible=self.kr_view.isVisible(),
@@ -321,7 +375,10 @@ class LiveWindow(QtWidgets.QMainWindow):
             estimate_prompt=self.estimate_label.isVisible(),
             block_text=self.block_label.text() if self.block_label.isVisible() else "",
             mastery_text=self.mastery_label.text() if self.mastery_label.isVisible() else "",
-            hold_number=self._holds_seen, in_hold=self._in_hold)
+            hold_number=self._holds_seen, in_hold=self._in_hold, point=self._point_shown,
+            cue_text=self.cue_label.text(),
+            band_shown=tuple(self.trace.band.getRegion()) if drawn else None,
+            note_text=self.note_label.text())
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.timer.stop()

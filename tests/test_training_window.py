@@ -130,8 +130,9 @@ def shown_force(window: LiveWindow, session: RecordingSession) -> tuple[float, f
 
 def run_session(tmp_path):
     """Record the schedule with the window; returns the samples of what the window showed,
-    keyed by (hold number, during: True / after: False), the estimates sent, the KR
-    headlines seen, the protocol and the file."""
+    keyed by (hold number, during: True / after: False), the estimates sent, the results
+    and summary views' last (headline, detail) after each hold that showed one, keyed by
+    view ("results", "summary") and hold number, the protocol and the file."""
     (tmp_path / "modes.toml").write_text(MODES)
     protocol = load_protocol(tmp_path / "modes.toml")
     therapist = Therapist("expert", dose=protocol.points[0].dose, seed=4,
@@ -144,7 +145,7 @@ def run_session(tmp_path):
     window = LiveWindow(session)
     window.show()
     seen: dict[tuple[int, bool], list] = defaultdict(list)
-    headlines: dict[int, str] = {}
+    views: dict[str, dict[int, tuple[str, str]]] = {"results": {}, "summary": {}}
 
     def sample() -> None:  # on the window's timer, right after its frame
         st = window.feedback_state()
@@ -153,8 +154,10 @@ def run_session(tmp_path):
             return  # a hold began or ended between the frame and now
         key = (st.hold_number, True) if st.in_hold else (st.hold_number - 1, False)
         seen[key].append((st, shown_force(window, session)))
-        if st.results_visible:
-            headlines[key[0]] = window.kr_view.headline.text()
+        for name, visible, view in (("results", st.results_visible, window.kr_view),
+                                    ("summary", st.summary_visible, window.summary_view)):
+            if visible:
+                views[name][key[0]] = (view.headline.text(), view.detail.text())
 
     window.timer.timeout.connect(sample)
     sent: list[tuple[int, int]] = []  # (hold number, value)
@@ -177,11 +180,11 @@ def run_session(tmp_path):
         window.close()
         session.stop()
         server.close()
-    return seen, sent, headlines, protocol, open_recording(out)
+    return seen, sent, views, protocol, open_recording(out)
 
 
 def test_every_feedback_mode_shows_what_the_schedule_says_and_the_file_records_it(tmp_path):
-    seen, sent, headlines, protocol, rec = run_session(tmp_path)
+    seen, sent, views, protocol, rec = run_session(tmp_path)
     training = protocol.training
     assert len(rec.holds) >= HOLDS
     expected_live = []
@@ -210,7 +213,8 @@ def test_every_feedback_mode_shows_what_the_schedule_says_and_the_file_records_i
             assert all(st.verdict_visible == live for st, _ in after), k
     assert training.condition(4).live != training.condition(3).live  # faded: one of two live
     _check_file(rec, training, expected_live, sent)
-    _check_results_score(rec, protocol, headlines, training)
+    _check_results(rec, protocol, views["results"], training)
+    _check_summary(rec, protocol, views["summary"], training)
 
 
 def _check_bandwidth(during, rec, k: int, pct: float) -> None:
@@ -260,17 +264,46 @@ def _check_file(rec, training: Training, expected_live: list[bool], sent) -> Non
         expected_live)))
 
 
-def _check_results_score(rec, protocol, headlines: dict[int, str], training) -> None:
-    """The terminal hold's results view shows the score of that hold computed afresh from the
-    file's samples and its /holds row."""
-    (k,) = [k for k in headlines if training.condition(k).results_after]
+def file_score(rec, protocol, k: int) -> HoldScore:
+    """Hold k's score computed afresh (``analysis.score``) from the file's samples and its
+    /holds row."""
     row = rec.holds[k]
     t, f = np.asarray(rec.timestamps), np.asarray(rec.force)
     keep = (t >= row["start"] - 0.5) & (t <= row["end"] + 0.5)
-    score = score_hold(t[keep], f[keep], float(row["start"]), float(row["end"]),
-                       protocol.points[0].dose,
-                       band_n=(float(row["target_low_n"]), float(row["target_high_n"])))
-    assert abs(float(headlines[k].rsplit(" ", 1)[1]) - score.score) <= 1, (headlines[k], score)
+    return score_hold(t[keep], f[keep], float(row["start"]), float(row["end"]),
+                      protocol.points[0].dose,
+                      band_n=(float(row["target_low_n"]), float(row["target_high_n"])))
+
+
+def _check_results(rec, protocol, shown: dict[int, tuple[str, str]], training) -> None:
+    """The terminal hold's results view shows that hold's score and largest deduction as
+    the file gives them: "Hold 6: score 84" (the window rounds it: within 0.5, plus float
+    rounding) and e.g. "overshoot 18 %: −12", to the text."""
+    (k,) = [k for k in shown if training.condition(k).results_after]
+    score = file_score(rec, protocol, k)
+    headline, detail = shown[k]
+    assert re.fullmatch(rf"Hold {k + 1}: score \d+", headline), headline
+    assert abs(float(headline.rsplit(" ", 1)[1]) - score.score) <= 0.51, (headline, score)
+    assert score.largest is not None, score  # a simulated hold is never perfect
+    assert detail == score.largest.text(), (detail, score)
+
+
+def _check_summary(rec, protocol, shown: dict[int, tuple[str, str]], training) -> None:
+    """The summary after the summary block's last hold covers the block's holds, each
+    with its score as the file gives it, and their mean: "Holds 7–8: mean score 81" and
+    "hold 7: score 84 · hold 8: score 78"."""
+    (k,) = [k for k in shown if training.condition(k).summary_after]
+    every = training.blocks[training.condition(k).block].summary_every
+    numbers = list(range(k - every + 1, k + 1))
+    scores = [file_score(rec, protocol, n).score for n in numbers]
+    headline, detail = shown[k]
+    head = re.fullmatch(rf"Holds {numbers[0] + 1}–{k + 1}: mean score (\d+)", headline)
+    assert head is not None, headline
+    assert abs(float(head[1]) - float(np.mean(scores))) <= 0.51, (headline, scores)
+    listed = re.findall(r"hold (\d+): score (\d+)", detail)
+    assert [int(n) - 1 for n, _ in listed] == numbers, detail
+    for (_, text), score in zip(listed, scores, strict=True):
+        assert abs(float(text) - score) <= 0.51, (detail, scores)
 
 
 # ---- the pure rules --------------------------------------------------------------------
