@@ -295,12 +295,7 @@ def recording_metrics(rec, settings: AnalysisSettings = DEFAULT_SETTINGS) -> lis
     reps: dict[str, int] = {}
     out = []
     for h, cond in zip(holds, _conditions(evs, holds), strict=True):
-        label, rep = None, 0
-        if starts.size:
-            ov = np.minimum(ends, h.end_s) - np.maximum(starts, h.start_s)
-            j = int(np.argmax(ov))
-            if ov[j] > 0:
-                label, rep = row_tp[j], int(rows[j]["repetition"])
+        label, rep = _row_name(h, rows, row_tp, starts, ends)
         if label is None:
             label = sched[int(np.searchsorted(sched_t, h.start_s, "right")) - 1][1]
             rep = reps.get(label, 0) + 1
@@ -314,6 +309,19 @@ def recording_metrics(rec, settings: AnalysisSettings = DEFAULT_SETTINGS) -> lis
                                 trigger_point=label, repetition=rep, band_n=band,
                                 settings=settings, **asdict(cond)))
     return out
+
+
+def _row_name(h: Hold, rows: np.ndarray, row_tp: list[str], starts: np.ndarray,
+              ends: np.ndarray) -> tuple[str | None, int]:
+    """The trigger point and repetition of the ``/holds`` row (``rows``, starting at
+    ``starts`` and ending at ``ends``) that ``h`` overlaps most; (None, 0) when it overlaps
+    none."""
+    if starts.size:
+        ov = np.minimum(ends, h.end_s) - np.maximum(starts, h.start_s)
+        j = int(np.argmax(ov))
+        if ov[j] > 0:
+            return row_tp[j], int(rows[j]["repetition"])
+    return None, 0
 
 
 def _counted_holds(t: np.ndarray, f: np.ndarray, sched: list[tuple[float, str]],

@@ -37,7 +37,8 @@ from schemas.events import EVENT_DTYPE, Event
 from schemas.hdf5 import RecordingFileError, explain, open_hdf5
 from schemas.tare import Tare, tare_starts, tared_force
 from schemas.validate import validate
-from schemas.writer import LIBVER, MAX_ATTR_BYTES
+from schemas.writer import LIBVER
+from schemas.writer_layout import MAX_ATTR_BYTES
 
 BLOCK_ROWS = 1 << 20  # 8 MiB of float64 per block
 NOTE_PREFIX = "recalibrated with "

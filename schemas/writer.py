@@ -1,7 +1,8 @@
 """Write one recording file from one writer thread: create the layout, go SWMR, append blocks.
 
 Every group, dataset and attribute of schema v1 is created before SWMR mode is switched on,
-because SWMR forbids creating objects later. Rows are appended in blocks (one resize per dataset
+because SWMR forbids creating objects later (schemas.writer_layout). All state here belongs to
+the one thread that calls the writer. Rows are appended in blocks (one resize per dataset
 per call); the caller flushes at least every 0.5 s, and what has been flushed survives a killed
 process. Unwritten rows read back as fill values (see schemas.events.fill_value), which is how
 readers find the end of an interrupted file.
@@ -44,12 +45,12 @@ from schemas.events import (
     Hold,
     LinkStats,
     Summary,
-    fill_value,
     unwritten,
 )
 from schemas.hdf5 import RecordingFileError, explain
 from schemas.recording_lock import hold, release
-from schemas.validate import event_kinds, load_schema, schema_objects
+from schemas.validate import event_kinds
+from schemas.writer_layout import SAMPLE_CHUNK_BYTES, create_layout, layout_attrs, summary_attrs
 
 try:
     import resource
@@ -57,14 +58,10 @@ except ImportError:  # Windows has no RLIMIT_FSIZE
     resource = None
 
 LIBVER = ("v110", "v110")  # SWMR needs v110; the upper bound keeps files readable by HDF5 1.10+
-SAMPLE_CHUNK_BYTES = 64 * 1024
 # Chunk cache per dataset: an append-only writer needs only the open, partial chunk. HDF5 2.0's
 # default (8 MiB a dataset) fills with written chunks: +56 MB over the first 1 M samples.
 WRITER_CHUNK_CACHE_BYTES = 2 * SAMPLE_CHUNK_BYTES
-TABLE_CHUNK_BYTES = 16 * 1024
 HEADROOM_BYTES = 640 * 1024  # one flush of new chunks (7 x 64 KiB, tables) + finalising
-MAX_ATTR_BYTES = 16 * 1024
-FORCE_DESCRIPTION = "force on the hand-held sensor's tip, in newtons"
 
 
 class RecordingWriter:
@@ -89,18 +86,7 @@ class RecordingWriter:
         self.path = Path(path)
         start = (session_start or datetime.now()).astimezone()
         self.session_start = datetime.fromisoformat(start.isoformat(timespec="milliseconds"))
-        attrs = _layout_attrs({
-            "/": {
-                "schema_version": load_schema()["schema_version"],
-                "session_start": self.session_start.isoformat(timespec="milliseconds"),
-                "software_version": software_version,
-                "finalised": 0,
-            },
-            **_group_attrs(session, device, calibration),
-        })
-        self._f: h5py.File | None = None
-        self._lock: int | None = None  # schemas.recording_lock: held until finalised
-        self._ds: dict[str, h5py.Dataset] = {}
+        attrs = layout_attrs(self.session_start, software_version, session, device, calibration)
         self._stopped: str | None = None  # why appends are refused, once they are
         self._pending = 0  # bytes appended since the last flush
         self._samples = 0
@@ -110,30 +96,10 @@ class RecordingWriter:
         self._gap_events = 0
         self._holds = 0
         self._last_stats: LinkStats | None = None
-
-        taken = f"{self.path} exists; recordings are never overwritten"
-        if self.path.exists():
-            raise RecordingFileError(taken)
-        if not self.path.parent.is_dir():
-            why = "is not a folder" if self.path.parent.exists() else "does not exist"
-            raise RecordingFileError(f"cannot create {self.path}: {self.path.parent} {why}")
-        if shutil.disk_usage(self.path.parent).free < HEADROOM_BYTES:
-            raise RecordingFileError(f"cannot create {self.path}: disk full")
-        try:
-            self._f = h5py.File(self.path, "x", libver=LIBVER, rdcc_nbytes=WRITER_CHUNK_CACHE_BYTES)
-        except FileExistsError:
-            raise RecordingFileError(taken) from None
-        except OSError as exc:
-            raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
-        self._lock = hold(self.path)
-        try:
-            self._ds = _create_layout(self._f, attrs)
-            self._f.swmr_mode = True
-            self._f.flush()
-        except (OSError, RuntimeError) as exc:
-            self._detach()
-            self.path.unlink(missing_ok=True)
-            raise RecordingFileError(f"cannot create {self.path}: {explain(exc)}") from None
+        f, lock, datasets = _create_file(self.path, attrs)
+        self._f: h5py.File | None = f
+        self._lock: int | None = lock  # schemas.recording_lock: held until finalised
+        self._ds: dict[str, h5py.Dataset] = datasets
 
     # ---- appending ---------------------------------------------------------------------
 
@@ -163,22 +129,10 @@ class RecordingWriter:
             "host_time": host_time,
             "flags": flags,
         }
-        columns = {
-            name: _column(name, values, self._sample_ds(name).dtype)
-            for name, values in given.items()
-        }
-        lengths = {len(c) for c in columns.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"sample arrays differ in length: {sorted(lengths)}")
-        rows = lengths.pop()
+        columns = _sample_columns(given, {name: self._sample_ds(name).dtype for name in given})
+        rows = len(columns["sequence"])
         if rows == 0:
             return
-        for name in SAMPLE_KEYS:
-            bad = np.flatnonzero(unwritten(columns[name]))
-            if bad.size:
-                raise ValueError(
-                    f"{name}[{bad[0]}] = {columns[name][bad[0]]} is reserved for unwritten rows"
-                )
         with self._writing(sum(c.nbytes for c in columns.values())):
             for name, values in columns.items():
                 _append(self._sample_ds(name), values)
@@ -194,7 +148,7 @@ class RecordingWriter:
         unknown = sorted({e.kind for e in events} - set(known))
         if unknown:
             raise ValueError(f"unknown event kind(s) {unknown}; known: {', '.join(known)}")
-        rows = self._table_rows("/events", [e.to_row() for e in events], EVENT_DTYPE)
+        rows = _table_rows("/events", [e.to_row() for e in events], EVENT_DTYPE)
         if rows.size:
             with self._writing(rows.nbytes):
                 _append(self._ds["/events"], rows)
@@ -206,14 +160,14 @@ class RecordingWriter:
         rewrites and re-checksums the open chunk."""
         if not pairs:
             return
-        rows = self._table_rows("/acquisition/clock_pairs", list(pairs), CLOCK_PAIR_DTYPE)
+        rows = _table_rows("/acquisition/clock_pairs", list(pairs), CLOCK_PAIR_DTYPE)
         with self._writing(rows.nbytes):
             _append(self._ds["/acquisition/clock_pairs"], rows)
         self._last_host_time = max(self._last_host_time, float(rows["host_time"].max()))
 
     def append_link_stats(self, stats: LinkStats) -> None:
         """Append one row of cumulative link counters; the last row feeds the summary."""
-        rows = self._table_rows("/acquisition/link_stats", [stats.to_row()], LINK_STATS_DTYPE)
+        rows = _table_rows("/acquisition/link_stats", [stats.to_row()], LINK_STATS_DTYPE)
         with self._writing(rows.nbytes):
             _append(self._ds["/acquisition/link_stats"], rows)
         self._last_stats = stats
@@ -221,7 +175,7 @@ class RecordingWriter:
 
     def append_holds(self, holds: list[Hold]) -> None:
         """Append analysed holds; the summary counts the complete ones."""
-        rows = self._table_rows("/holds", [h.to_row() for h in holds], HOLD_DTYPE)
+        rows = _table_rows("/holds", [h.to_row() for h in holds], HOLD_DTYPE)
         if rows.size:
             with self._writing(rows.nbytes):
                 _append(self._ds["/holds"], rows)
@@ -252,8 +206,7 @@ class RecordingWriter:
         if unknown:
             raise ValueError(f"unknown summary field(s) {unknown}")
         values.update(summary or {})
-        spec = {a["name"]: a for a in _object_spec("/summary")["attrs"]}
-        typed = {name: _typed(spec[name], value, "/summary") for name, value in values.items()}
+        typed = summary_attrs(values)
         with self._io():
             self._f.flush()
             self._f.close()
@@ -278,20 +231,12 @@ class RecordingWriter:
             self._refuse()
         return self._ds[f"/acquisition/force/{name}"]
 
-    def _table_rows(self, where: str, rows: list[tuple], dtype: np.dtype) -> np.ndarray:
-        """Rows as a structured array; a non-finite key field (time) raises ValueError."""
-        array = np.array(rows, dtype=dtype)
-        key = TABLES[where][1]
-        if np.any(unwritten(array[key])):
-            raise ValueError(f"{where}: {key} must be a finite number")
-        return array
-
     @contextlib.contextmanager
     def _writing(self, nbytes: int) -> Iterator[None]:
         """Guard an append of `nbytes`: refuse when stopped or when the disk is nearly full."""
         if self._stopped or self._f is None:
             self._refuse()
-        if self._room() < 2 * (self._pending + nbytes) + HEADROOM_BYTES:
+        if _room(self.path, self._f) < 2 * (self._pending + nbytes) + HEADROOM_BYTES:
             self._stop_disk_full()
         with self._io():
             yield
@@ -306,15 +251,6 @@ class RecordingWriter:
             self._stopped = f"cannot write {self.path}: {explain(exc)}"
             self._detach()
             raise RecordingFileError(self._stopped) from exc
-
-    def _room(self) -> int:
-        """Bytes the file may still grow by: free disk space, and RLIMIT_FSIZE if set."""
-        room = shutil.disk_usage(self.path.parent).free
-        if resource is not None:
-            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-            if limit != resource.RLIM_INFINITY:
-                room = min(room, limit - self._f.id.get_filesize())
-        return room
 
     def _stop_disk_full(self) -> None:
         """Record why the recording ends, flush, and refuse further data."""
@@ -333,12 +269,7 @@ class RecordingWriter:
         """Close a file HDF5 failed to write without letting it write (or crash) again."""
         if self._f is None:
             return
-        with contextlib.suppress(OSError, RuntimeError, ValueError):
-            null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(null, self._f.id.get_vfd_handle())
-            os.close(null)
-        with contextlib.suppress(OSError, RuntimeError):
-            self._f.close()
+        _abandon(self._f)
         self._f, self._ds = None, {}
         self._release_lock()  # no longer written: it reads as interrupted, for recover
 
@@ -363,42 +294,83 @@ class RecordingWriter:
         )
 
 
-def _create_layout(f: h5py.File, attrs: dict[str, dict[str, Any]]) -> dict[str, h5py.Dataset]:
-    """Every group and dataset of the schema, with the attributes from _layout_attrs; returns
-    the datasets by path."""
-    datasets = {}
-    for spec in schema_objects():
-        where = spec["path"]
-        if spec["kind"] == "group":
-            obj = f["/"] if where == "/" else f.create_group(where)
-        else:
-            dtype = TABLES[where][0] if where in TABLES else np.dtype(spec["dtype"])
-            chunk = SAMPLE_CHUNK_BYTES if spec.get("per_sample") else TABLE_CHUNK_BYTES
-            obj = f.create_dataset(
-                where,
-                shape=(0,),
-                maxshape=(None,),
-                dtype=dtype,
-                chunks=(max(1, chunk // dtype.itemsize),),
-                fillvalue=fill_value(dtype),
-                fletcher32=True,
+def _create_file(path: Path, attrs: dict[str, dict[str, Any]]
+                 ) -> tuple[h5py.File, int | None, dict[str, h5py.Dataset]]:
+    """Create `path` (never overwriting) with the full layout and `attrs`, take the writer's
+    lock on it and switch to SWMR; return the file, the lock and the datasets by path. On
+    failure nothing is left behind and RecordingFileError says why."""
+    taken = f"{path} exists; recordings are never overwritten"
+    if path.exists():
+        raise RecordingFileError(taken)
+    if not path.parent.is_dir():
+        why = "is not a folder" if path.parent.exists() else "does not exist"
+        raise RecordingFileError(f"cannot create {path}: {path.parent} {why}")
+    if shutil.disk_usage(path.parent).free < HEADROOM_BYTES:
+        raise RecordingFileError(f"cannot create {path}: disk full")
+    try:
+        f = h5py.File(path, "x", libver=LIBVER, rdcc_nbytes=WRITER_CHUNK_CACHE_BYTES)
+    except FileExistsError:
+        raise RecordingFileError(taken) from None
+    except OSError as exc:
+        raise RecordingFileError(f"cannot create {path}: {explain(exc)}") from None
+    lock = hold(path)
+    try:
+        datasets = create_layout(f, attrs)
+        f.swmr_mode = True
+        f.flush()
+    except (OSError, RuntimeError) as exc:
+        _abandon(f)
+        release(lock)
+        path.unlink(missing_ok=True)
+        raise RecordingFileError(f"cannot create {path}: {explain(exc)}") from None
+    return f, lock, datasets
+
+
+def _abandon(f: h5py.File) -> None:
+    """Close a file HDF5 failed to write without letting it write (or crash) again: its
+    descriptor is pointed at /dev/null first (h5py issue #914)."""
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, f.id.get_vfd_handle())
+        os.close(null)
+    with contextlib.suppress(OSError, RuntimeError):
+        f.close()
+
+
+def _room(path: Path, f: h5py.File) -> int:
+    """Bytes the file `f` at `path` may still grow by: free disk space, and RLIMIT_FSIZE if
+    set."""
+    room = shutil.disk_usage(path.parent).free
+    if resource is not None:
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY:
+            room = min(room, limit - f.id.get_filesize())
+    return room
+
+
+def _sample_columns(given: dict[str, Any], dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """The seven sample arrays as the file's dtypes (``_column``); arrays of different lengths,
+    or rows holding a fill value in a column other than `data`, raise ValueError."""
+    columns = {name: _column(name, values, dtypes[name]) for name, values in given.items()}
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"sample arrays differ in length: {sorted(lengths)}")
+    for name in SAMPLE_KEYS:
+        bad = np.flatnonzero(unwritten(columns[name]))
+        if bad.size:
+            raise ValueError(
+                f"{name}[{bad[0]}] = {columns[name][bad[0]]} is reserved for unwritten rows"
             )
-            datasets[where] = obj
-        for name, value in attrs[where].items():
-            obj.attrs[name] = value
-    return datasets
+    return columns
 
 
-def _group_attrs(session: dict[str, Any], device: dict[str, Any],
-                 calibration: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The attributes given for the groups below the root."""
-    return {
-        "/session": _metadata("/session", session),
-        "/device": _metadata("/device", device),
-        "/calibration": _metadata("/calibration", calibration),
-        "/acquisition/force": {"description": FORCE_DESCRIPTION},
-        "/acquisition/force/data": {"resolution": _resolution(calibration, device)},
-    }
+def _table_rows(where: str, rows: list[tuple], dtype: np.dtype) -> np.ndarray:
+    """Rows as a structured array; a non-finite key field (time) raises ValueError."""
+    array = np.array(rows, dtype=dtype)
+    key = TABLES[where][1]
+    if np.any(unwritten(array[key])):
+        raise ValueError(f"{where}: {key} must be a finite number")
+    return array
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
@@ -422,74 +394,3 @@ def _column(name: str, values: Any, dtype: np.dtype) -> np.ndarray:
             raise ValueError(f"{name}: values outside the range of {dtype}")
         return array.astype(dtype, copy=False)
     return array.astype(dtype, casting="same_kind", copy=False)
-
-
-def _object_spec(where: str) -> dict[str, Any]:
-    return next(o for o in schema_objects() if o["path"] == where)
-
-
-def _metadata(where: str, given: dict[str, Any]) -> dict[str, Any]:
-    """The attributes of a metadata group: given values, or the type's 'unknown' value."""
-    specs = {a["name"]: a for a in _object_spec(where)["attrs"]}
-    unknown = sorted(set(given) - set(specs))
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {', '.join(specs)}")
-    values = {}
-    for name, spec in specs.items():
-        value = given.get(name)
-        empty = value is None or (isinstance(value, str) and not value)
-        if empty and spec.get("presence", "always") != "always":
-            continue  # an optional attribute is written only when given a value
-        if "value" in spec and value is not None and value != spec["value"]:
-            raise ValueError(f"{where}: {name} must be {spec['value']!r}, got {value!r}")
-        values[name] = _unknown(spec["type"]) if value is None else value
-    return values
-
-
-def _unknown(kind: str) -> Any:
-    if kind == "str":
-        return ""
-    if kind.endswith("[]"):
-        return np.zeros(0)
-    return math.nan if kind.startswith("float") else 0
-
-
-def _layout_attrs(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Typed values of every attribute present from creation on, by HDF5 path."""
-    attrs: dict[str, dict[str, Any]] = {}
-    for spec in schema_objects():
-        where = spec["path"]
-        attrs[where] = {
-            a["name"]: _typed(a, a["value"] if "value" in a else given[where][a["name"]], where)
-            for a in spec["attrs"]
-            if a.get("presence", "always") == "always" or a["name"] in given.get(where, {})
-        }
-    return attrs
-
-
-def _typed(spec: dict[str, Any], value: Any, where: str) -> Any:
-    """`value` as the schema's attribute type; strings over 16 KiB raise ValueError."""
-    kind = spec["type"]
-    if kind == "str":
-        text = str(value)
-        if len(text.encode("utf-8")) > MAX_ATTR_BYTES:
-            raise ValueError(f"{where}: {spec['name']} is over {MAX_ATTR_BYTES} bytes")
-        return text
-    try:
-        if kind.endswith("[]"):
-            return np.asarray(value, dtype=kind.removesuffix("[]")).reshape(-1)
-        return np.dtype(kind).type(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{where}: {spec['name']}: cannot store {value!r} as {kind}") from None
-
-
-def _resolution(calibration: dict[str, Any], device: dict[str, Any]) -> float:
-    """Newtons per count: the slope of a linear calibration, else 1 / counts_per_newton."""
-    coefficients = np.asarray(calibration.get("coefficients", ()), dtype=np.float64).reshape(-1)
-    if calibration.get("source") != "none" and len(coefficients) == 2:
-        slope = abs(float(coefficients[1]))
-        if math.isfinite(slope) and slope > 0:
-            return slope
-    per_newton = float(device.get("counts_per_newton", math.nan))
-    return 1.0 / per_newton if math.isfinite(per_newton) and per_newton > 0 else math.nan
-

@@ -97,9 +97,9 @@ def run_child(body: str, *args: str, **kw) -> subprocess.Popen:
 # ---- round trip ------------------------------------------------------------------------
 
 
-def test_round_trip_keeps_every_value(tmp_path):
-    path = tmp_path / "session.h5"
-    start = datetime.fromisoformat("2026-11-23T15:40:00.123+00:00")
+def write_every_kind_of_value(path: Path, start: datetime) -> tuple[dict, list[Event], list[Hold]]:
+    """A finalised recording with every metadata field, table and column: its samples, events
+    and holds."""
     w = new_writer(
         path,
         session={"trainee": "Zoë", "instructor": "Ana", "contact_area_cm2": 1.0, "notes": "ü"},
@@ -130,6 +130,13 @@ def test_round_trip_keeps_every_value(tmp_path):
                    complete=False)
     w.append_holds([hold, cut_off])
     w.close()
+    return rows, events, [hold, cut_off]
+
+
+def test_round_trip_keeps_every_value(tmp_path):
+    path = tmp_path / "session.h5"
+    start = datetime.fromisoformat("2026-11-23T15:40:00.123+00:00")
+    rows, events, (hold, cut_off) = write_every_kind_of_value(path, start)
 
     validate(path)
     rec = open_recording(path)

@@ -63,6 +63,23 @@ __all__ = [
 ]
 
 
+#: What each field of the ground truth (``Therapist.truth_dict``) means, as the JSON states it.
+TRUTH_DEFINITIONS = {
+    "start_s": "force first >= threshold_n on the ramp",
+    "end_s": "force back below threshold_n after the last crossing on the release",
+    "plateau_start_s": "end of the overshoot settle",
+    "release_s": "start of the release ramp",
+    "plateau_level_n": "mean smooth force (no tremor, no dips) over the plateau",
+    "peak_n": "maximum of the smooth force over the hold",
+    "reprs": "times of re-press dip bottoms",
+    "button_s": "[press, release] of the subject's button, or []",
+    "ramp_n_per_s": "planned mean rate of the ramp, contact force to peak",
+    "threshold_n": "threshold ramps: applied force when the button went down",
+    "anchors": "target_pain doses: each point's first approach (anchor_approach; its "
+               "hold's threshold_n is the applied force at the press)",
+}
+
+
 def _aim(dose: Dose, area_cm2: float) -> tuple[float, float, float, float, float]:
     """What the simulated hands aim at for ``dose``: (target N, band low N, band high N,
     planned plateau s, ramp N/s).
@@ -84,6 +101,25 @@ def _aim(dose: Dose, area_cm2: float) -> tuple[float, float, float, float, float
     if not rate > 0:
         raise ValueError("the dose's ramp corridor must allow a positive rate")
     return target, low, high, max(2.0, (dose.min_hold_s + dose.max_hold_s) / 2), rate
+
+
+def _profile(profile: str | Profile) -> Profile:
+    """``profile``, or the skill profile of that name (ValueError for an unknown name)."""
+    if not isinstance(profile, str):
+        return profile
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+    return PROFILES[profile]
+
+
+def _sorted_times(t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Flatten ``t`` to float64 and sort it if needed; returns (t array, sorted, order)."""
+    arr = np.asarray(t, dtype=np.float64)
+    flat = arr.reshape(-1)
+    if flat.size > 1 and not bool(np.all(flat[1:] >= flat[:-1])):
+        order = np.argsort(flat, kind="stable")
+        return arr, flat[order], order
+    return arr, flat, None
 
 
 class AimSource(Protocol):
@@ -110,10 +146,7 @@ class Therapist:
         """Create the therapist; holds are generated lazily as times are requested.
         ``aim_source`` (holds only) sets each hold's aim instead of the profile's constant
         level error; the profile's hold-to-hold scatter still applies around it."""
-        if isinstance(profile, str):
-            if profile not in PROFILES:
-                raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
-            profile = PROFILES[profile]
+        profile = _profile(profile)
         if int(seed) != seed or seed < 0:
             raise ValueError("seed must be a non-negative integer")
         if not (math.isfinite(start_delay_s) and start_delay_s >= 0):
@@ -232,23 +265,13 @@ class Therapist:
             self._indexed = len(self._holds)
 
     # ------------------------------------------------------------------ signal
-    @staticmethod
-    def _sorted(t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Flatten ``t`` to float64 and sort it if needed; returns (t array, sorted, order)."""
-        arr = np.asarray(t, dtype=np.float64)
-        flat = arr.reshape(-1)
-        if flat.size > 1 and not bool(np.all(flat[1:] >= flat[:-1])):
-            order = np.argsort(flat, kind="stable")
-            return arr, flat[order], order
-        return arr, flat, None
-
     def force(self, t: np.ndarray | float) -> np.ndarray:
         """Force in newtons at times ``t`` (float64 s from stream start), same shape as ``t``.
 
         Deterministic and chunking-independent; vectorised per hold and per segment, so blocks
         of sorted times are cheapest (unsorted input is sorted internally).
         """
-        arr, ts, order = self._sorted(t)
+        arr, ts, order = _sorted_times(t)
         res = np.zeros(ts.size)
         if ts.size:
             if not (math.isfinite(ts[0]) and math.isfinite(ts[-1])):
@@ -335,20 +358,7 @@ class Therapist:
             "threshold_frac": THRESHOLD_FRAC,
             "threshold_n": self.threshold_n,
             "contact_frac": CONTACT_FRAC,
-            "definitions": {
-                "start_s": "force first >= threshold_n on the ramp",
-                "end_s": "force back below threshold_n after the last crossing on the release",
-                "plateau_start_s": "end of the overshoot settle",
-                "release_s": "start of the release ramp",
-                "plateau_level_n": "mean smooth force (no tremor, no dips) over the plateau",
-                "peak_n": "maximum of the smooth force over the hold",
-                "reprs": "times of re-press dip bottoms",
-                "button_s": "[press, release] of the subject's button, or []",
-                "ramp_n_per_s": "planned mean rate of the ramp, contact force to peak",
-                "threshold_n": "threshold ramps: applied force when the button went down",
-                "anchors": "target_pain doses: each point's first approach (anchor_approach; its "
-                           "hold's threshold_n is the applied force at the press)",
-            },
+            "definitions": dict(TRUTH_DEFINITIONS),
             "point_thresholds_n": dict(zip(self.trigger_points, self.point_thresholds_n,
                                            strict=False)),
             "point_pain_n": dict(zip(self.trigger_points, self.point_pain_n, strict=False)),
