@@ -4,8 +4,9 @@ The stages, each tested alone: ``source`` (a protocol-v1 device with its one han
 gauge driver), ``timeline`` (continuity, device clock → session seconds), ``force`` (calibration
 and tare through ``schemas.tare``) and the sinks: the ring buffer the window reads (``ring``),
 LSL (``lsl``), button and warning events (``watch``), holds (``hold_tracker``) and the file
-(``sinks``). ``pipeline`` runs them on each chunk. This class starts and stops them, reports
-``status()``, and takes the window's commands.
+(``sinks``). ``pipeline`` runs them on each chunk. This class starts and stops them and takes
+the window's commands; what it reports back (``status()``, the link statistics, holds, the
+live hold, warnings, bands) is its mixin ``recorder.session_status.SessionReadouts``.
 
 Threads, and who owns what:
 
@@ -38,26 +39,27 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.holds import HoldConfig, LiveHold
 from firmware_bridge.frames import DeviceInfo
 from firmware_bridge.link import BATCH_S, HAND_OVER_S, Read, SerialLink
 from recorder import __version__
 from recorder.force import ForceStage, choose_calibration, starting_tare
-from recorder.hold_tracker import HoldTracker, PointHold
+from recorder.hold_tracker import HoldTracker
 from recorder.lsl import LSL_BATCH_S, ForceOutlet
 from recorder.pipeline import CommandQueue, Pipeline
 from recorder.ring import RingBuffer
+from recorder.session_status import SessionReadouts
 from recorder.sinks import ClockPair, FileSink
 from recorder.source import NoAnswer, RateRefused, make_source
 from recorder.timeline import Timeline
 from recorder.training_commands import TrainingCommands
 from recorder.watch import LiveWarnings, TareGuard, full_scale_n
 from schemas.calibration import Calibration, coverage_warnings
-from schemas.events import Event, LinkStats
+from schemas.events import Event
 from schemas.hdf5 import RecordingFileError
 from schemas.session_protocol import SessionProtocol
-from schemas.training import HoldCondition
 from schemas.writer import RecordingWriter
+
+__all__ = ["RecordingSession", "SessionError", "SessionOptions"]
 
 
 class SessionError(Exception):
@@ -95,28 +97,7 @@ class SessionOptions:
     sensor_id: str = ""  # a gauge's or sketch's name (--sensor-id): its calibration, /device
 
 
-@dataclass
-class SessionStatus:
-    connected: bool
-    elapsed_s: float
-    samples: int
-    rate_hz: float
-    gaps: int
-    missing_frames: int
-    crc_errors: int
-    garbage_bytes: int
-    reconnects: int
-    writer_lost: int
-    error: str | None
-    recording: bool
-    blind: bool
-    point_index: int
-    condition: HoldCondition | None = None  # the next hold's feedback (training schedule)
-    holds_done: int = 0  # complete holds so far
-    awaiting_estimate: bool = False  # a self-estimate is asked for the last hold, not given
-
-
-class RecordingSession(TrainingCommands):
+class RecordingSession(SessionReadouts, TrainingCommands):
     """Records one serial sensor into one file. ``start`` then ``stop`` (or let
     ``stopped`` be set by a failure, or by the protocol's end with ``until_complete``, and
     call ``stop`` to finalise)."""
@@ -261,84 +242,11 @@ class RecordingSession(TrainingCommands):
         self._recording = False
         self.stopped.set()
 
-    # ---- status -------------------------------------------------------------------------
+    # ---- session clock ------------------------------------------------------------------
 
     def _now(self) -> float:
+        """Session seconds now: the time the file's events and samples are placed at."""
         return time.monotonic() - self._t0
-
-    @property
-    def start_monotonic(self) -> float:
-        """The host monotonic time (= LSL's local_clock) of session time zero."""
-        return self._t0
-
-    def status(self) -> SessionStatus:
-        elapsed = self._now() if self._t0 else 0.0
-        samples = self._timeline.samples
-        continuity = self._timeline.continuity
-        return SessionStatus(
-            connected=bool(self._link and self._link.connected.is_set()), elapsed_s=elapsed,
-            samples=samples, rate_hz=samples / elapsed if elapsed > 0 else 0.0,
-            gaps=continuity.gap_count, missing_frames=continuity.missing_frames,
-            crc_errors=self.source.crc_errors, garbage_bytes=self.source.garbage_bytes,
-            reconnects=self._reconnects, writer_lost=self._sink.lost, error=self.error,
-            recording=not self._sink.paused, blind=self._holds.blind,
-            point_index=self._holds.point_index, condition=self._holds.condition,
-            holds_done=self._holds.hold_count, awaiting_estimate=self._holds.awaiting_estimate)
-
-    def _link_stats(self) -> LinkStats:
-        s = self.status()
-        return LinkStats(host_time=self._pipeline.last_host, samples=s.samples,
-                         crc_errors=s.crc_errors, garbage_bytes=s.garbage_bytes,
-                         seq_gaps=s.gaps, missing_frames=s.missing_frames,
-                         reconnects=s.reconnects, writer_lost=s.writer_lost)
-
-    @property
-    def holds(self) -> list[PointHold]:
-        """Finished holds, oldest first: (point_index, analysis.holds.Hold)."""
-        return self._holds.holds
-
-    @property
-    def live_hold(self) -> LiveHold | None:
-        return self._holds.live
-
-    @property
-    def point_index(self) -> int:
-        return self._holds.point_index
-
-    @property
-    def protocol_complete(self) -> bool:
-        """The last trigger point has all its repetitions: holds are no longer counted."""
-        return self._holds.complete
-
-    @property
-    def blind(self) -> bool:
-        return self._holds.blind
-
-    @property
-    def paused(self) -> bool:
-        return self._sink.paused
-
-    @property
-    def live_warnings(self) -> dict[str, str]:
-        """Conditions now (saturated, range, drift): kind -> message."""
-        return self._pipeline.warnings.now if self._pipeline is not None else {}
-
-    @property
-    def tare_counts(self) -> float:
-        """Raw counts at zero load (the latest tare)."""
-        return self._force.zero_counts if self._force is not None else 0.0
-
-    def band_n(self, point_index: int | None = None) -> tuple[float, float]:
-        """Target band in newtons of a trigger point (the current one by default)."""
-        return self._holds.band_n(point_index)
-
-    def anchored(self, point_index: int | None = None) -> bool:
-        """Whether the subject has anchored a point's target (the current one by default)."""
-        return self._holds.anchored(point_index)
-
-    def hold_config(self, point_index: int) -> HoldConfig:
-        """Hold detection thresholds for a point (``analysis.holds.config_for_band``)."""
-        return self._holds.hold_config(point_index)
 
     # ---- commands (caller's thread) -------------------------------------------------------
 

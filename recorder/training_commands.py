@@ -2,7 +2,7 @@
 subject anchored, and the session's training schedule.
 
 Why a module of its own: ``RecordingSession`` (``recorder.session``) is the facade over the
-live pipeline and is at its size limit; these commands are its part for issue 13's training
+live pipeline, kept small; these commands are its part for issue 13's training
 (``schemas.training``) and subject-anchored dose (``Dose.target_pain``). It is a mixin of
 that class, so the window and ``recorder.anchor`` call them on the session itself.
 

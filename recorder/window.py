@@ -4,13 +4,16 @@ It pulls, it is never pushed: one QTimer reads the newest samples from the sessi
 buffer and the session's state (live hold, finished holds, status) and redraws. The window
 never touches the port or the file; keys become session calls, which become events in the
 file. Readable from a metre: a large readout, a large cue, a hold clock counting only time in
-the band. The widgets and their places are built by ``recorder.window_layout``.
+the band. The widgets and their places are built by ``recorder.window_layout``; how the
+current point is drawn and coached on them (its band, label, cue and hold clock, and a
+subject-anchored point's first approach) is ``recorder.coach_view``'s.
 
 Under a training schedule (a protocol's ``[training]``), what is shown live follows the
 hold's feedback condition (``recorder.feedback_view``), and what follows a hold (the
-self-estimate, the results) is ``recorder.training_view``'s. A subject-anchored point
-(``recorder.anchor``) is coached as a first approach, with no band, until the subject's
-signal anchors it; then its band is drawn and coached.
+self-estimate, the results) is ``recorder.training_view``'s.
+
+Threads: the UI thread (the timer and the keys) owns the window, its widgets and its
+helpers' state; it reads the session as its caller's thread (``recorder.session``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from analysis.decimate import peak_decimate
 from firmware_bridge.frames import FLAG_BUTTON
-from recorder.anchor import PointTarget, point_target
-from recorder.coach import Cue, coach, ramp_cue, ramp_slope
+from recorder.coach_view import CoachView
 from recorder.cue_audio import AudioCue, open_audio_cue
 from recorder.feedback_view import (
     BLIND_MESSAGE,
@@ -35,7 +36,6 @@ from recorder.feedback_view import (
     NEUTRAL_MESSAGE,
     NO_FEEDBACK_MESSAGE,
     FeedbackState,
-    LiveView,
     live_view,
 )
 from recorder.panels import (
@@ -43,14 +43,14 @@ from recorder.panels import (
     LIVE_POINTS,
     hold_curve,
     quiet_offscreen_warnings,
-    shown_band,
 )
 from recorder.qtstart import fit_to_screen, run_window, start_qt
-from recorder.session import RecordingSession, SessionStatus
+from recorder.session import RecordingSession
+from recorder.session_status import SessionStatus
 from recorder.training_view import TrainingView
 from recorder.window_layout import TRACE_SECONDS, FrameClock, build_layout
 from schemas.session_protocol import Dose
-from schemas.units import newtons_per_unit, value_text
+from schemas.units import newtons_per_unit
 
 # Frames per second. A sample waits up to one frame period for the next frame, so the period
 # bounds the latency from the device's sample instant to the screen (target p99 25 ms at 1 kHz,
@@ -60,13 +60,6 @@ FRAME_RATE_HZ = 100.0
 READOUT_SECONDS = 0.1  # the readout shows the mean of the last 100 ms: steady, yet live
 STATUS_PERIOD_S = 0.25  # the status line changes 4 times a second, not every frame
 NOTICE_S = 4.0  # how long a refused tare's reason stays on screen
-COMPLETE_MESSAGE = "PROTOCOL COMPLETE"
-
-CUE_COLORS = {
-    Cue.IDLE: COLORS["idle"], Cue.BELOW: COLORS["below"], Cue.IN_BAND: COLORS["in_band"],
-    Cue.ABOVE: COLORS["above"], Cue.COMPLETE: COLORS["complete"],
-    Cue.OVERTIME: COLORS["overtime"],
-}
 
 
 class LiveWindow(QtWidgets.QMainWindow):
@@ -89,18 +82,17 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._last_end_s = math.inf  # the newest finished hold's end, until the next starts
         self._in_hold = False
         self._point_shown = -1
-        self._approach_shown = False  # the current point is shown as a first approach
         self._help = False
         self._texts: dict[str, str] = {}
-        self._trace_floor = 0.0
         self._status_at = 0.0
         self.audio_cue: AudioCue | None = None  # the eyes-free cue (run_live's audio_cue)
         self.setWindowTitle(f"palpation — {session.options.out.name}")
         self.setStyleSheet(f"background-color: {COLORS['background']}; color: #e6edf3;")
         build_layout(self, [self.dose_of(i) for i in range(len(self.labels))])
         self.cue_label.setWordWrap(True)  # a first approach's message is a sentence
+        self.coach_view = CoachView(self)
         for i, plot in enumerate(self.multiples.plots):
-            self._draw_band(plot, i)
+            self.coach_view.draw_band(plot, i)
         training = session.training
         self.training = TrainingView(self, training) if training is not None else None
         self.timer = QtCore.QTimer(self)
@@ -120,9 +112,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         st = s.status()
         point = s.point_index
         if point != self._point_shown:
-            self._show_point(point)
-        elif self._approach_shown and not self.target(point).approach:  # the subject
-            self._show_band(point)  # anchored it
+            self._point_shown = point
+            self.coach_view.show_point(point)
+        elif self.coach_view.anchored_since_shown(point):
+            self.coach_view.show_band(point)
         self._collect_finished_holds()
         view = s.ring.latest(int(TRACE_SECONDS * self._rate()))
         self.clock.drawn_total = view.total
@@ -141,7 +134,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if len(view.time) and shown.live:  # a hidden trace is not drawn
             x, y = peak_decimate(view.time - view.time[-1], view.force * self.per_unit,
                                  LIVE_POINTS)
-            self.trace.show_trace(x, y, self._trace_floor)
+            self.trace.show_trace(x, y, self.coach_view.trace_floor)
         if self.ramp.active:
             self.ramp.update(live, s.ring, blind)
         elif live is not None and not blind:
@@ -151,7 +144,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.heart.set_current(x, y)
         else:
             self.heart.set_current(np.empty(0), np.empty(0))
-        self._show_cues(live, force_n, view, shown)
+        self.coach_view.show_cues(live, force_n, view, shown)
         if self.training is not None:
             self.training.frame(st.condition)
         if view.flags.size:
@@ -171,128 +164,6 @@ class LiveWindow(QtWidgets.QMainWindow):
             return math.nan
         recent = view.force[view.time >= view.time[-1] - READOUT_SECONDS]
         return float(recent.mean())
-
-    def _show_live(self, shown: LiveView) -> None:
-        """Show or hide every live widget (the trace, readout, clock, hold plots and the
-        small multiples' earlier holds), and the band's colour, as ``shown`` says."""
-        on = shown.live
-        for w in (self.readout, self.unit_label, self.clock_label, self.ramp_label, self.trace,
-                  self.multiples):
-            w.setVisible(on)
-        self.heart.setVisible(on and not self.ramp.active)
-        self.ramp.plot.setVisible(on and self.ramp.active)
-        # a hold shown live keeps its verdict until the next begins, whatever that one gets
-        self.verdict_label.setVisible(not self.session.blind and (
-            on or (self.training is not None and self.training.verdict_allowed)))
-        for plot in (self.trace, self.heart):
-            plot.colour_band(shown.cues)
-
-    def _show_cues(self, live, force_n: float, view, shown: LiveView) -> None:
-        s = self.session
-        self._show_live(shown)
-        if not shown.live:
-            self.set_text("cue", self.cue_label, shown.message, COLORS["idle"])
-            return
-        value = force_n * self.per_unit
-        self.set_text("readout", self.readout, "—" if math.isnan(value) else f"{value:.1f}")
-        if s.protocol is None:
-            return
-        if s.protocol_complete:
-            self.set_text("cue", self.cue_label, COMPLETE_MESSAGE, COLORS["complete"])
-            self.set_text("clock", self.clock_label, "")
-            self.set_text("ramp", self.ramp_label, "")
-            return
-        if self.ramp.active:
-            ramp = self.ramp.texts()
-            self.set_text("cue", self.cue_label, ramp.cue, ramp.color)
-            self.set_text("clock", self.clock_label, ramp.line)
-            self.set_text("ramp", self.ramp_label, ramp.note)
-            return
-        self._show_band_cue(live, force_n, shown)
-        corridor = s.protocol.ramp_n_per_s(s.point_index)
-        if corridor and len(view.time) > 2:
-            slope = ramp_slope(view.time, view.force)
-            cue = ramp_cue(slope, *corridor) if live is not None else None
-            text = "" if cue is None else \
-                f"ramp {value_text(slope * self.per_unit, self.unit + '/s')} {cue}"
-            self.set_text("ramp", self.ramp_label, text)
-
-    def _show_band_cue(self, live, force_n: float, shown: LiveView) -> None:
-        """The cue and the hold clock against the band the session judges the point by (the
-        subject's, once anchored); a first approach to an unanchored point is coached as such,
-        with no band cue and no time in band (the provisional band is no target)."""
-        s = self.session
-        dose = s.protocol.points[s.point_index].dose
-        window = f"hold {dose.min_hold_s:g}–{dose.max_hold_s:g} s"
-        target = self.target(s.point_index)
-        if target is not None and target.approach:
-            self.set_text("cue", self.cue_label, target.text, COLORS["idle"])
-            self.set_text("clock", self.clock_label, window)
-            return
-        low, high = s.band_n(s.point_index)
-        judged = replace(dose, unit="N", target_low=low, target_high=high)
-        state = coach(live, force_n, judged)
-        if shown.cues:
-            self.set_text("cue", self.cue_label, state.message, CUE_COLORS[state.cue])
-        else:
-            self.set_text("cue", self.cue_label, NEUTRAL_MESSAGE, COLORS["idle"])
-        self.set_text("clock", self.clock_label,
-                      f"in band {state.band_clock_s:.1f} s · {window}" if live else window)
-
-    def target(self, point: int) -> PointTarget | None:
-        """A subject-anchored point's target as shown (``recorder.anchor.point_target``):
-        its first approach, or its anchored band; None for a fixed band."""
-        return point_target(self.dose_of(point), self.session.anchored(point),
-                            self.session.band_n(point), self.unit, self.per_unit)
-
-    def _show_point(self, point: int) -> None:
-        self._point_shown = point
-        self.heart.set_history(self.history.get(point, []))
-        self.ramp.set_point(self.dose_of(point), point)
-        self.multiples.set_current(point)
-        self._show_band(point)
-
-    def _draw_band(self, plot, point: int) -> tuple[float, float] | None:
-        """Shade on a hold plot the band the session judges ``point`` by (display units,
-        returned), none while the point awaits its subject's anchor."""
-        band_n = self.session.band_n(point)
-        plot.set_dose(self.dose_of(point), self.session.contact_area_cm2, self.per_unit, band_n)
-        target = self.target(point)
-        if target is not None and target.approach:
-            plot.band.hide()
-            return None
-        return shown_band(self.dose_of(point), self.session.contact_area_cm2, self.per_unit,
-                          band_n)
-
-    def _show_band(self, point: int) -> None:
-        """The current point's band on the hold plot, its small plot and the trace, and its
-        target in the point's note; again once the subject anchors it."""
-        target = self.target(point)
-        self._approach_shown = target is not None and target.approach
-        band = self._draw_band(self.heart, point)
-        if point < len(self.multiples.plots):
-            self._draw_band(self.multiples.plots[point], point)
-        self._trace_floor = band[1] * 1.3 if band is not None else 0.0
-        if band is not None:
-            self.trace.band.setRegion(band)
-        self.trace.band.setVisible(band is not None)
-        self._show_point_label()
-
-    def _show_point_label(self) -> None:
-        protocol = self.session.protocol
-        if protocol is None:
-            return
-        point = self._point_shown
-        p = protocol.points[point]
-        done, reps = len(self.history.get(point, [])), p.dose.repetitions
-        where = (f"{reps} of {reps} repetitions done" if done >= reps
-                 else f"repetition {done + 1} of {reps}")
-        self.set_text("point", self.point_label,
-                      f"{point + 1}/{len(protocol.points)}  {p.label}   {where}")
-        target = self.target(point)
-        anchored = target is not None and not target.approach
-        self.set_text("note", self.note_label,
-                      "\n".join(filter(None, (p.note, target.text if anchored else ""))))
 
     def _collect_finished_holds(self) -> None:
         """Take each newly finished hold's samples from the ring once, decimated; the newest
@@ -314,7 +185,7 @@ class LiveWindow(QtWidgets.QMainWindow):
                 self.multiples.plots[rec.point_index].set_history(self.history[rec.point_index])
             if rec.point_index == self._point_shown:
                 self.heart.set_history(self.history[rec.point_index])
-                self._show_point_label()
+                self.coach_view.show_label(rec.point_index)
         self._holds_seen = len(holds)
 
     def _judge(self, rec, t: np.ndarray, force_n: np.ndarray) -> None:

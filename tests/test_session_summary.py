@@ -86,20 +86,18 @@ def session_block(stdout: str) -> list[str]:
     return lines[lines.index("session"):]
 
 
-def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
-        protocol_file, tmp_path):
-    protocol = resolve_protocol(str(protocol_file))
-    dose = protocol.points[0].dose
-    sensor = SimulatedSensor(rate_hz=500.0, seed=SEED, dose=dose, profile="novice",
-                             trigger_points=POINTS, contact_area_cm2=2.0)
-    out = tmp_path / "cut.h5"
+def record_until_mid_third_hold(protocol, out: Path) -> tuple[dict, Therapist]:
+    """Record the novice therapist with the real session and stop it (as Esc or --duration
+    would) a second into the third hold; returns the simulator's truth and its therapist."""
+    sensor = SimulatedSensor(rate_hz=500.0, seed=SEED, dose=protocol.points[0].dose,
+                             profile="novice", trigger_points=POINTS, contact_area_cm2=2.0)
     server = PtyServer(sensor)
     session = RecordingSession(SessionOptions(
         port=server.start(), out=out, protocol=protocol,
         metadata={"trainee": "Ana", "protocol": protocol.name,
                   "protocol_toml": protocol.to_toml()}))
     session.start()
-    try:  # stopped (as Esc or --duration would) a second into the third hold
+    try:
         assert wait_until(lambda: len(session.holds) == 2 and session.live_hold is not None
                           and session.live_hold.confirmed and session.live_hold.elapsed_s > 1.0,
                           40)
@@ -107,22 +105,11 @@ def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
     finally:
         session.stop()
         server.close()
-    truth = sensor.truth(server.t0)
-    th = sensor.therapist
-    rec = open_recording(out)
-    now = therapist_time(rec, truth["therapist_origin_tick_us"])[-1]
-    planned = th.schedule
-    done = [h for h in planned if h.end_s < now]
-    (cut,) = [h for h in planned if h.start_s < now < h.end_s]  # the truth: cut mid-hold
+    return sensor.truth(server.t0), sensor.therapist
 
-    # /holds: the two whole holds, then the cut one marked incomplete, starting where it did
-    assert rec.holds["complete"].tolist() == [1] * len(done) + [0] == [1, 1, 0]
-    offset = now - rec.timestamps[-1]  # therapist time minus session time
-    assert rec.holds["start"][-1] + offset == pytest.approx(cut.start_s, abs=0.05)
-    assert rec.summary["holds"] == len(done)
 
-    # the summary against the truth: holds per point, planned repetitions, dose met
-    s = session_summary(rec)
+def check_summary_against_truth(s, th: Therapist, done, dose) -> None:
+    """The summary against the truth: holds per point, planned repetitions, dose met."""
     assert (s.trainee, s.protocol, s.holds, s.incomplete) == ("Ana", "summary test", 2, 1)
     # while a file is still being recorded its last hold may be in progress, not cut off
     assert "1 incomplete (cut off by the end of the recording," in summary_lines(s)[3]
@@ -138,7 +125,9 @@ def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
         POINTS[1]: (dose.repetitions, 0, 0, 0)}
     assert s.most_common_flag and s.most_common_flag_holds >= 1  # the too-long one at least
 
-    # ... and against analyze's table of the same file: the cut hold is a row, not judged
+
+def check_analyze_table_agrees(s, out: Path, done) -> None:
+    """Analyze's table of the same file: the cut hold is a row, not judged."""
     rows = analyse_file(out)
     assert [r["complete"] for r in rows] == [True, True, False]
     assert not any(rows[-1][k] for k in ("dose_met", "early_release", "too_long"))
@@ -148,7 +137,9 @@ def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
     assert [r["duration_s"] for r in whole] == pytest.approx(
         [h.end_s - h.start_s for h in done], abs=0.05)
 
-    # info (text and JSON) and analyze on the command line say the same
+
+def check_command_line_agrees(s, rec, out: Path, tmp_path: Path) -> None:
+    """Info (text and JSON) and analyze on the command line say what the summary says."""
     info = run_palpation("info", str(out))
     assert info.returncode == 0, info.stderr
     assert "holds              2 done, 1 incomplete" in info.stdout
@@ -167,6 +158,30 @@ def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
     flags = [f.name for m in recording_metrics(rec) for f in hold_flags(m)]
     assert flags.count(s.most_common_flag) == s.most_common_flag_holds
     assert "incomplete" in flags and s.most_common_flag != "incomplete"
+
+
+def test_a_session_stopped_mid_hold_counts_it_nowhere_and_agrees_with_analyze(
+        protocol_file, tmp_path):
+    protocol = resolve_protocol(str(protocol_file))
+    dose = protocol.points[0].dose
+    out = tmp_path / "cut.h5"
+    truth, th = record_until_mid_third_hold(protocol, out)
+    rec = open_recording(out)
+    now = therapist_time(rec, truth["therapist_origin_tick_us"])[-1]
+    planned = th.schedule
+    done = [h for h in planned if h.end_s < now]
+    (cut,) = [h for h in planned if h.start_s < now < h.end_s]  # the truth: cut mid-hold
+
+    # /holds: the two whole holds, then the cut one marked incomplete, starting where it did
+    assert rec.holds["complete"].tolist() == [1] * len(done) + [0] == [1, 1, 0]
+    offset = now - rec.timestamps[-1]  # therapist time minus session time
+    assert rec.holds["start"][-1] + offset == pytest.approx(cut.start_s, abs=0.05)
+    assert rec.summary["holds"] == len(done)
+
+    s = session_summary(rec)
+    check_summary_against_truth(s, th, done, dose)
+    check_analyze_table_agrees(s, out, done)
+    check_command_line_agrees(s, rec, out, tmp_path)
 
 
 def test_record_ends_with_the_summary_and_a_cut_off_hold_is_incomplete(protocol_file, tmp_path):

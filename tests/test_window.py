@@ -16,11 +16,12 @@ from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtTest, QtWidgets
 from firmware_bridge.sim.device import SimulatedSensor
 from firmware_bridge.sim.server import PtyServer
 from firmware_bridge.sim.therapist import Therapist
+from recorder.coach_view import COMPLETE_MESSAGE
 from recorder.panels import COLORS
 from recorder.review import ReviewWindow
 from recorder.session import RecordingSession, SessionOptions
 from recorder.verdict_panel import VERDICT_COLORS
-from recorder.window import COMPLETE_MESSAGE, LiveWindow
+from recorder.window import LiveWindow
 from schemas.reader import open_recording
 from schemas.session_protocol import load_protocol
 from tests.conftest import ROOT, fast_session, run_palpation
@@ -305,50 +306,16 @@ def test_each_hold_gets_a_verdict_until_the_next_and_the_protocol_ends(tmp_path)
     session.start()
     window = LiveWindow(session)
     window.show()
-    panel = window.verdict_label
     try:
         spin(0.3)
         assert window.note_label.text() == protocol.points[0].note
         assert "repetition 1 of 2" in window.point_label.text()
-        assert panel.verdict is None
-        assert all(pixels_of(window, panel, c) == 0 for c in VERDICT_COLORS.values())
-        wait_for(lambda: panel.verdict is not None, 15)
-        spin(0.2)
-        first = panel.verdict.metrics
-        duration, peak = truth_of(sensor, 0)
-        assert abs(first.duration_s - duration) < 0.05
-        assert abs(first.peak_n - peak) < 0.02 * peak
-        assert first.peak_over_band_pct > 25 and 1 < duration < 5  # what the seed pressed
-        assert panel.verdict.duration == "in window" and panel.verdict.dose_met
-        assert [f.name for f in panel.verdict.flags] == ["overshoot"]
-        text = panel.text()
-        assert "upper trapezius L, repetition 1: DOSE MET — overshoot" in text
-        assert "in window 1–5 s" in text
-        assert f"in band {first.time_in_band_s:.1f} s of 1 s needed" in text
-        assert (f"peak {first.peak_n:.1f} N, {first.peak_over_band_pct:.0f} % above the "
-                "band&#x27;s top 34 N: overshoot") in text
-        assert pixels_of(window, panel, VERDICT_COLORS["flagged"]) > 0.6
-        assert pixels_of(window, window.cue_label, COLORS["complete"]) == 0
-        # the verdict stays until the next hold starts, then gives way to the hold clock
-        wait_for(lambda: session.live_hold is not None or panel.verdict is None, 10)
-        assert session.live_hold is not None  # the verdict was still there when it began
-        spin(0.2)
-        assert panel.verdict is None and panel.text() == ""
-        assert all(pixels_of(window, panel, c) == 0 for c in VERDICT_COLORS.values())
-        assert window.clock_label.text().startswith("in band ")
-        assert window.clock_label.text().endswith(" s · hold 1–5 s")
-        wait_for(lambda: session.protocol_complete and panel.verdict is not None, 15)
-        spin(0.2)
-        second = panel.verdict.metrics
-        duration, _ = truth_of(sensor, 1)
-        assert abs(second.duration_s - duration) < 0.05 and duration > 5
-        assert panel.verdict.duration == "too long" and not panel.verdict.dose_met
-        assert "repetition 2: DOSE NOT MET — too long" in panel.text()
-        assert "held past the 5 s maximum" in panel.text()
-        assert pixels_of(window, panel, VERDICT_COLORS["not met"]) > 0.6
-        assert window.cue_label.text() == COMPLETE_MESSAGE
-        assert pixels_of(window, window.cue_label, COLORS["complete"]) > 0.01
-        assert "2 of 2 repetitions done" in window.point_label.text()
+        assert window.verdict_label.verdict is None
+        assert all(pixels_of(window, window.verdict_label, c) == 0
+                   for c in VERDICT_COLORS.values())
+        check_first_verdict(window, sensor)
+        check_verdict_gives_way_to_the_next_hold(window)
+        check_second_verdict_ends_the_protocol(window, sensor)
     finally:
         window.close()
         session.stop()
@@ -356,3 +323,56 @@ def test_each_hold_gets_a_verdict_until_the_next_and_the_protocol_ends(tmp_path)
     rec = open_recording(out)
     assert len(rec.holds) == 2
     assert [e.kind for e in rec.events].count("protocol_complete") == 1
+
+
+def check_first_verdict(window: LiveWindow, sensor: SimulatedSensor) -> None:
+    """The drill's hold 1 is judged as pressed: in the window, dose met, flagged for its
+    overshoot, on amber; the protocol is not complete."""
+    panel = window.verdict_label
+    wait_for(lambda: panel.verdict is not None, 15)
+    spin(0.2)
+    first = panel.verdict.metrics
+    duration, peak = truth_of(sensor, 0)
+    assert abs(first.duration_s - duration) < 0.05
+    assert abs(first.peak_n - peak) < 0.02 * peak
+    assert first.peak_over_band_pct > 25 and 1 < duration < 5  # what the seed pressed
+    assert panel.verdict.duration == "in window" and panel.verdict.dose_met
+    assert [f.name for f in panel.verdict.flags] == ["overshoot"]
+    text = panel.text()
+    assert "upper trapezius L, repetition 1: DOSE MET — overshoot" in text
+    assert "in window 1–5 s" in text
+    assert f"in band {first.time_in_band_s:.1f} s of 1 s needed" in text
+    assert (f"peak {first.peak_n:.1f} N, {first.peak_over_band_pct:.0f} % above the "
+            "band&#x27;s top 34 N: overshoot") in text
+    assert pixels_of(window, panel, VERDICT_COLORS["flagged"]) > 0.6
+    assert pixels_of(window, window.cue_label, COLORS["complete"]) == 0
+
+
+def check_verdict_gives_way_to_the_next_hold(window: LiveWindow) -> None:
+    """The verdict stays until the next hold starts, then gives way to the hold clock."""
+    panel, session = window.verdict_label, window.session
+    wait_for(lambda: session.live_hold is not None or panel.verdict is None, 10)
+    assert session.live_hold is not None  # the verdict was still there when it began
+    spin(0.2)
+    assert panel.verdict is None and panel.text() == ""
+    assert all(pixels_of(window, panel, c) == 0 for c in VERDICT_COLORS.values())
+    assert window.clock_label.text().startswith("in band ")
+    assert window.clock_label.text().endswith(" s · hold 1–5 s")
+
+
+def check_second_verdict_ends_the_protocol(window: LiveWindow, sensor: SimulatedSensor) -> None:
+    """The drill's hold 2 is held past 5 s: dose not met, on red; the protocol is complete
+    and the cue says so."""
+    panel, session = window.verdict_label, window.session
+    wait_for(lambda: session.protocol_complete and panel.verdict is not None, 15)
+    spin(0.2)
+    second = panel.verdict.metrics
+    duration, _ = truth_of(sensor, 1)
+    assert abs(second.duration_s - duration) < 0.05 and duration > 5
+    assert panel.verdict.duration == "too long" and not panel.verdict.dose_met
+    assert "repetition 2: DOSE NOT MET — too long" in panel.text()
+    assert "held past the 5 s maximum" in panel.text()
+    assert pixels_of(window, panel, VERDICT_COLORS["not met"]) > 0.6
+    assert window.cue_label.text() == COMPLETE_MESSAGE
+    assert pixels_of(window, window.cue_label, COLORS["complete"]) > 0.01
+    assert "2 of 2 repetitions done" in window.point_label.text()
