@@ -18,6 +18,10 @@ port like any USB device's:
   reach the host in bursts, at random intervals uniform in ``burst_ms``; with
   ``hiccups_per_s`` the host is sometimes late to take them (a scheduling hiccup, Poisson,
   uniform in ``HICCUP_MS``). Without ``burst_ms`` bytes go out as soon as they are made.
+  A burst's frames are made ``MAKE_AHEAD_S`` before it leaves, for every sample taken by the
+  time it leaves: making them costs the simulator about a millisecond, which a real device,
+  sending each sample as it takes it, does not spend, and which would otherwise delay every
+  burst (and every sample's least delay) by as much.
 
 ``run()`` serves in the calling thread until stopped; ``start()``/``close()`` (or ``with``) is
 the one way to serve from a background thread.
@@ -40,6 +44,7 @@ from typing import Protocol
 import numpy as np
 
 HICCUP_MS = (20.0, 200.0)  # how late a host scheduling hiccup makes a delivery
+MAKE_AHEAD_S = 0.003  # a burst's frames are made this long before it leaves (making takes ~1 ms)
 
 
 @dataclass
@@ -157,9 +162,9 @@ class PtyServer:
             master = self._master
         wait = self.emulator.tick_s
         if self.faults.burst_ms is not None and self._release_at > self.now():
-            # nothing leaves before the burst, so the device makes its frames then: one wake-up
-            # per burst, not one per tick
-            wait = self._release_at - self.now()
+            # nothing leaves before the burst, so the device makes its frames just before it:
+            # one wake-up per burst, not one per tick
+            wait = max(0.0, self._release_at - MAKE_AHEAD_S - self.now())
         try:
             readable, _, _ = select.select([master], [], [], wait)
         except (OSError, ValueError):
@@ -176,9 +181,14 @@ class PtyServer:
                 if data:
                     self._pending += self.emulator.receive(data, now)
             room = max(0, self.tx_buffer - len(self._pending))
-            out = self.emulator.output(now, room)
+            ahead = (self.faults.burst_ms is not None
+                     and 0.0 < self._release_at - now <= MAKE_AHEAD_S)
+            out = self.emulator.output(self._release_at if ahead else now, room)
             if out:
                 self._pending += self._corrupt(out)
+            if ahead:  # the burst's samples are all taken once it leaves
+                time.sleep(max(0.0, self._release_at - self.now()))
+                now = self.now()
             if self._pending and self._released(now):
                 try:
                     sent = os.write(master, self._pending)
