@@ -99,7 +99,7 @@ class SessionReadouts:
 
     @property
     def holds(self) -> list[PointHold]:
-        """Finished holds, oldest first: (point_index, analysis.holds.Hold)."""
+        """Finished holds, oldest first (``PointHold``: the point, the hold and its band)."""
         return self._holds.holds
 
     @property
