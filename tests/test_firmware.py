@@ -392,14 +392,18 @@ def test_fsr_1khz_at_115200_baud_saturates_and_the_gaps_are_counted(build, tmp_p
     assert (rec.raw_counts.astype(np.int64) == expected[j]).all()
 
 
+HX711_RECORD_S = 6  # 480 samples in real time; the checks need 200
+
+
 def test_hx711_80hz_records_the_load_cell_values(build, tmp_path):
     h = Harness(build, "palpation-hx711.elf", "hx711", tmp_path / "inj.txt")
     try:
-        rec = _record(tmp_path, h.port, "hx711", 3, "--rate", "80")
+        rec = _record(tmp_path, h.port, "hx711", HX711_RECORD_S, "--rate", "80")
     finally:
         h.stop()
     seq = rec.sequence.astype(np.int64)
-    assert len(seq) >= 200, f"only {len(seq)} samples in 3 s at 80 Hz"
+    # simavr bit-bangs the HX711 slower than real time on a busy machine (a CI run: 64 %)
+    assert len(seq) >= 200, f"only {len(seq)} samples in {HX711_RECORD_S} s at 80 Hz"
     assert (np.diff(seq) == 1).all()
     tick = rec.device_tick_us.astype(np.int64)
     assert np.abs(np.diff(tick) - 12500).max() < 100  # taken when DOUT is seen low (polled)
