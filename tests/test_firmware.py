@@ -406,7 +406,11 @@ def test_hx711_80hz_records_the_load_cell_values(build, tmp_path):
     assert len(seq) >= 200, f"only {len(seq)} samples in {HX711_RECORD_S} s at 80 Hz"
     assert (np.diff(seq) == 1).all()
     tick = rec.device_tick_us.astype(np.int64)
-    assert np.abs(np.diff(tick) - 12500).max() < 100  # taken when DOUT is seen low (polled)
+    # a tick is taken when the loop sees DOUT low, so it is late by the loop's longest pass.
+    # The first streamed sample can wait behind the START answer, which the firmware sends
+    # whole (13 bytes at 250 kbaud, 520 us); a CI run saw it 102 us late, later ones <= 39 us
+    off = np.abs(np.diff(tick) - 12500)
+    assert off[0] < 520 and off[1:].max() < 100
     _, t_inj, expected = h.injected()
     j = _align(rec, t_inj, nearest=True)
     assert (np.diff(j) == 1).all()
