@@ -392,7 +392,8 @@ def test_fsr_1khz_at_115200_baud_saturates_and_the_gaps_are_counted(build, tmp_p
     assert (rec.raw_counts.astype(np.int64) == expected[j]).all()
 
 
-HX711_RECORD_S = 6  # 480 samples in real time; the checks need 200
+# 480 samples in real time; the checks need 120 (the longest negative stretch of its values: 107)
+HX711_RECORD_S = 6
 
 
 def test_hx711_80hz_records_the_load_cell_values(build, tmp_path):
@@ -402,8 +403,9 @@ def test_hx711_80hz_records_the_load_cell_values(build, tmp_path):
     finally:
         h.stop()
     seq = rec.sequence.astype(np.int64)
-    # simavr bit-bangs the HX711 slower than real time on a busy machine (a CI run: 64 %)
-    assert len(seq) >= 200, f"only {len(seq)} samples in {HX711_RECORD_S} s at 80 Hz"
+    # simavr bit-bangs the HX711 slower than real time on a busy machine (a CI run: 64 %;
+    # 2 cores with 3 busy loops beside it: 32 %)
+    assert len(seq) >= 120, f"only {len(seq)} samples in {HX711_RECORD_S} s at 80 Hz"
     assert (np.diff(seq) == 1).all()
     tick = rec.device_tick_us.astype(np.int64)
     # a tick is taken when the loop sees DOUT low, so it is late by the loop's longest pass.
