@@ -61,16 +61,22 @@ def approach_message(target_pain: float) -> str:
             "(button, or the pain keys)")
 
 
+def first_approach(dose: Dose | None, anchored: bool) -> bool:
+    """Whether a point is on its first approach: its dose has ``target_pain`` and the subject
+    has not ``anchored`` it yet, so it has no band to coach."""
+    return dose is not None and math.isfinite(dose.target_pain) and not anchored
+
+
 def point_target(dose: Dose | None, anchored: bool, band_n: tuple[float, float], unit: str,
                  per_unit: float) -> PointTarget | None:
     """The target shown at a point whose dose has ``target_pain``: the first approach until
     the subject has ``anchored`` it, then the anchored target (the midpoint of ``band_n``, the
     band the session judges it by, N) and band in the display ``unit`` (``per_unit`` per
     newton). None for a fixed-band point."""
+    if first_approach(dose, anchored):
+        return PointTarget(True, approach_message(dose.target_pain))
     if dose is None or not math.isfinite(dose.target_pain):
         return None
-    if not anchored:
-        return PointTarget(True, approach_message(dose.target_pain))
     low, high = (v * per_unit for v in band_n)
     return PointTarget(False, f"target {value_text((low + high) / 2, unit)} from "
                               f"{dose.target_pain:g}/10, band {low:.1f}–{value_text(high, unit)}")

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 from pyqtgraph.Qt import QT_LIB, QtCore
 
-from recorder.anchor import point_target
+from recorder.anchor import first_approach
 from recorder.cue_tone import ToneRenderer, cue_frequency, is_pulsed
 from recorder.feedback_view import live_view
 from recorder.session import RecordingSession
@@ -81,10 +81,9 @@ def cue_now(session: RecordingSession, force_n: float) -> float | None:
     dose = session.protocol.points[session.point_index].dose
     if dose.is_threshold_ramp:
         return None
-    band = session.band_n()  # the point's band: anchored to the subject's rating, once it is
-    target = point_target(dose, session.anchored(), band, "N", 1.0)
-    if target is not None and target.approach:  # no band yet: the first approach
+    if first_approach(dose, session.anchored()):  # no band yet
         return None
+    band = session.band_n()  # the point's band: anchored to the subject's rating, once it is
     st = session.status()
     if not live_view(st.condition, st.blind, force_n, band).cues:
         return None
